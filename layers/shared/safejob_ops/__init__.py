@@ -1,0 +1,1 @@
+"""Safe Job ops automation: models, domain logic and AWS adapters shared by every Lambda."""

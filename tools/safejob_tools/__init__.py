@@ -1,0 +1,1 @@
+"""Operator tooling: the safejob-ops CLI, the local AWS harness, the demo and benchmarks."""
