@@ -3,6 +3,8 @@
 `sam local invoke` needs Docker, which these machines lack; this is its in-process twin. Each function's module is
 imported once (its cold start) with that function's environment applied, so settings read at cold start see the
 template's values; invocations then run concurrently, as Lambda would run several execution environments.
+Limit: the process has one environment, so two functions that give one variable different values would see each
+other's; the functions of our stack never do (they share values such as STATE_TABLE_NAME).
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import json
+import logging
 import os
 import threading
 import traceback
@@ -90,7 +93,10 @@ def applied_environment(values: Mapping[str, str]) -> Iterator[None]:
 class InProcessRuntime:
     """Registry of deployed functions and the runner of their handlers."""
 
-    def __init__(self) -> None:
+    def __init__(self, log_level: int = logging.WARNING) -> None:
+        # In one process every function's Powertools Logger shares the service's Python logger, so INFO lines of
+        # concurrent invocations would interleave with wrong context; tests and the demo keep WARNING and above.
+        self.log_level = log_level
         self._specs: dict[str, FunctionSpec] = {}
         self._handlers: dict[str, Callable[[Any, Any], Any]] = {}
         self._lock = threading.RLock()
@@ -117,6 +123,11 @@ class InProcessRuntime:
             if handler is None:
                 handler = self._cold_start(spec)
                 self._handlers[spec.name] = handler
+                service = spec.environment.get("POWERTOOLS_SERVICE_NAME")
+                if service:
+                    for name in [service, *logging.root.manager.loggerDict]:
+                        if name == service or name.startswith(f"{service}."):
+                            logging.getLogger(name).setLevel(self.log_level)
             return handler
 
     @staticmethod
@@ -142,8 +153,14 @@ class InProcessRuntime:
             memory_limit_in_mb=spec.memory_mb,
             timeout_seconds=spec.timeout_seconds,
         )
+        handler = self._handler(spec)
+        # Handlers (and Powertools) may also read the environment at call time. The process has one environment;
+        # functions of one stack agree on every variable they share, so applying a function's variables on top
+        # (without restoring) is what each of them would see in its own execution environment.
+        with _ENV_LOCK:
+            os.environ.update(spec.environment)
         try:
-            payload = self._handler(spec)(event, context)
+            payload = handler(event, context)
         except Exception as exc:  # noqa: BLE001 - every handler failure is reported to the caller, as Lambda does
             error = {
                 "errorType": type(exc).__name__,

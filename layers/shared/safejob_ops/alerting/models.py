@@ -6,7 +6,7 @@ These are the shared contract between normalisers, the routing engine, the state
 from __future__ import annotations
 
 import hashlib
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import StrEnum
 from typing import Literal
 

@@ -3,6 +3,7 @@ only references to Secrets Manager or SSM Parameter Store, resolved at delivery 
 
 from __future__ import annotations
 
+import os
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -68,3 +69,34 @@ class WebhookReceiver(_ReceiverBase):
 Receiver = Annotated[
     SlackReceiver | PagerDutyReceiver | EmailReceiver | WebhookReceiver, Field(discriminator="type")
 ]
+
+
+ENV_PREFIX = "env:"
+
+
+class ReceiverEnvError(ValueError):
+    pass
+
+
+def resolve_env_refs(receiver: SlackReceiver | PagerDutyReceiver | EmailReceiver | WebhookReceiver,
+                     environ: dict[str, str] | os._Environ[str]) -> SlackReceiver | PagerDutyReceiver | EmailReceiver | WebhookReceiver:
+    """Replace string fields written `env:NAME` by the value of environment variable NAME.
+
+    Values that differ per stack (the email topic's ARN, a regional PagerDuty endpoint) come from the template
+    through the function's environment, so that one config file serves every environment.
+
+    >>> r = EmailReceiver(name="mail", topic_arn="env:TOPIC")
+    >>> resolve_env_refs(r, {"TOPIC": "arn:aws:sns:eu-west-1:1:t"}).topic_arn
+    'arn:aws:sns:eu-west-1:1:t'
+    """
+    updates: dict[str, str] = {}
+    for field_name, value in receiver:
+        if isinstance(value, str) and value.startswith(ENV_PREFIX):
+            variable = value[len(ENV_PREFIX):]
+            if variable not in environ:
+                raise ReceiverEnvError(
+                    f"receivers[{receiver.name}].{field_name}: environment variable {variable} is not set; "
+                    "fix: pass it to the function in template.yaml"
+                )
+            updates[field_name] = environ[variable]
+    return receiver.model_copy(update=updates) if updates else receiver

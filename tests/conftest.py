@@ -1,0 +1,32 @@
+"""Fixtures for every test directory: the local AWS harness (a plugin) and a throwaway PostgreSQL 15 cluster."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from safejob_tools.localaws.postgres import PostgresCluster
+
+# local_aws, stack, sink: the moto server and template.yaml deployed into it, once per session.
+pytest_plugins = ["safejob_tools.localaws.pytest_plugin"]
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresCluster]:
+    """A PostgreSQL 15 cluster for the whole session (one per xdist worker), stopped and removed at the end.
+
+    Tests share it: isolate them with `postgres_database` or unique names, never by resetting the cluster.
+    """
+    with PostgresCluster() as cluster:
+        yield cluster
+
+
+@pytest.fixture
+def postgres_database(postgres: PostgresCluster) -> Iterator[str]:
+    """A fresh, empty database of the session cluster for one test; yields its DSN and drops it afterwards."""
+    name = f"test_{uuid.uuid4().hex[:16]}"
+    dsn = postgres.create_database(name)
+    yield dsn
+    postgres.drop_database(name)

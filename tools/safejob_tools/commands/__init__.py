@@ -1,0 +1,1 @@
+"""The safejob-ops command groups: one module each, with a `register(subparsers)` function."""
