@@ -29,8 +29,16 @@ class DeployedStack:
     name: str
     aws: LocalAws
     outputs: dict[str, str]
-    resources: dict[str, str]  # logical id -> physical id
+    resources: dict[str, str]  # logical id -> physical id ("" where moto created nothing)
+    types: dict[str, str] = field(default_factory=dict)  # logical id -> resource type
     timings: dict[str, float] = field(default_factory=dict)
+
+    def inventory(self) -> dict[str, int]:
+        """How many resources of each type the stack holds, e.g. {"AWS::Lambda::Function": 4}."""
+        counts: dict[str, int] = {}
+        for kind in self.types.values():
+            counts[kind] = counts.get(kind, 0) + 1
+        return dict(sorted(counts.items()))
 
     def output(self, key: str) -> str:
         try:
@@ -155,4 +163,6 @@ def deploy(aws: LocalAws, stack_name: str = DEFAULT_STACK, template: Path = TEMP
     register_state_machines(aws, staged, resources, functions)
     outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
     timings["total"] = time.perf_counter() - started
-    return DeployedStack(name=stack_name, aws=aws, outputs=outputs, resources=resources, timings=timings)
+    types = {logical_id: r["Type"] for logical_id, r in staged.template["Resources"].items()}
+    return DeployedStack(name=stack_name, aws=aws, outputs=outputs, resources=resources, types=types,
+                         timings=timings)

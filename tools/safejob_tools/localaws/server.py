@@ -19,6 +19,10 @@ REGION = "us-east-1"
 ACCOUNT_ID = "123456789012"  # moto's default account
 
 
+def _not_unsupported_type_notes(record: logging.LogRecord) -> bool:
+    return "No Moto CloudFormation support" not in record.getMessage()
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
@@ -69,7 +73,7 @@ class LocalAws:
         # The server's per-request lines and moto's "not supported by CloudFormation" notes would drown the
         # output; the unsupported types are listed in docs/local-aws.md instead.
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
-        logging.getLogger("moto.cloudformation.parsing").setLevel(logging.ERROR)
+        logging.getLogger("moto").addFilter(_not_unsupported_type_notes)
         # The ASL interpreter logs every failed state with a traceback; executions report failures themselves.
         logging.getLogger("moto.stepfunctions").setLevel(logging.CRITICAL)
         warnings.filterwarnings("ignore", message=".*not supported by moto's CloudFormation.*")

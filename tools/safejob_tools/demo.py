@@ -1,0 +1,197 @@
+"""`make demo`: deploy the whole app into the local emulator and run every workflow end to end, with a summary.
+
+Today that is alarm_route: an alarm storm routed with visible grouping, a failed delivery recovered from the
+dead-letter queue, and what each local receiver got.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from safejob_tools.commands.live import replay_dead_letters
+from safejob_tools.localaws.deploy import DeployedStack, deploy
+from safejob_tools.localaws.driver import AlarmDriver, settle, wait_until
+from safejob_tools.localaws.seed import seed_receiver_secrets
+from safejob_tools.localaws.server import LocalAws
+from safejob_tools.localaws.sink import HttpSink
+
+console = Console(highlight=False, width=None if sys.stdout.isatty() else 120)
+
+# The storm: (alarm, service, severity, team, how many regions it fires in). Regions make several alerts per group.
+STORM: list[tuple[str, str, str, str, int]] = [
+    ("ApiHighErrorRate", "api", "critical", "backend", 3),
+    ("ApiHighLatencyP95", "api", "warning", "backend", 2),
+    ("WebHighErrorRate", "web", "warning", "web", 2),
+    ("DbReplicaLag", "db", "warning", "data", 1),
+    ("DbFreeStorageLow", "db", "critical", "data", 1),
+    ("RedisEvictions", "cache", "warning", "platform", 2),
+]
+REGIONS = ["eu-west-1", "eu-central-1", "us-east-1"]
+
+
+@dataclass
+class Step:
+    name: str
+    seconds: float
+    detail: str
+
+
+@dataclass
+class Summary:
+    steps: list[Step] = field(default_factory=list)
+
+    def run(self, name: str, action: Callable[[], str]) -> None:
+        started = time.perf_counter()
+        with console.status(f"[bold]{name}[/]…"):
+            detail = action()
+        step = Step(name, time.perf_counter() - started, detail)
+        self.steps.append(step)
+        console.print(f"[green]✓[/] {name} [dim]({step.seconds:.1f} s)[/] {detail}")
+
+
+def _inventory(stack: DeployedStack) -> str:
+    return ", ".join(f"{n} {kind.split('::')[-1]}" for kind, n in stack.inventory().items())
+
+
+def _storm(driver: AlarmDriver, names: dict[str, str]) -> str:
+    sent = 0
+    for alarm, service, severity, team, regions in STORM:
+        name = names[alarm]
+        driver.fired[name] = {"service": service, "severity": severity, "team": team}
+        for region in REGIONS[:regions]:
+            event = driver.event(name, "ALARM", service=service, severity=severity, team=team, region=region)
+            for _ in range(2):  # every event twice: EventBridge delivers at least once
+                driver.ingest(event)
+                sent += 1
+    return f"{sent} events ({len(STORM)} alarms, duplicates included)"
+
+
+def _notifications(driver: AlarmDriver, names: dict[str, str]) -> list[dict[str, Any]]:
+    return [entry for name in names.values() for entry in driver.log(name)]
+
+
+def _grouping_table(driver: AlarmDriver, names: dict[str, str]) -> Table:
+    table = Table(title="Grouping: what each receiver was told, per alert group")
+    for column in ("alarm", "receiver", "notifications", "alerts in first", "statuses"):
+        table.add_column(column)
+    for alarm, *_ in STORM:
+        by_receiver: dict[str, list[dict[str, Any]]] = {}
+        for entry in driver.log(names[alarm]):
+            by_receiver.setdefault(entry["receiver"], []).append(entry)
+        for receiver, entries in sorted(by_receiver.items()):
+            table.add_row(alarm, receiver, str(len(entries)), str(len(entries[0]["fingerprints"])),
+                          ", ".join(e["status"] for e in entries))
+    return table
+
+
+def _sink_table(sink: HttpSink) -> Table:
+    table = Table(title="Local receivers: requests received (HTTP sink)")
+    table.add_column("receiver endpoint")
+    table.add_column("requests")
+    table.add_column("failed (injected)")
+    failed = Counter(r.path for r in sink.requests() if r.status >= 300)
+    for path, count in sink.summary().items():
+        table.add_row(path, str(count), str(failed.get(path, 0)))
+    return table
+
+
+def main() -> int:
+    summary = Summary()
+    console.rule("[bold]Safe Job platform: local demo")
+    with LocalAws() as aws, HttpSink() as sink:
+        holder: dict[str, DeployedStack] = {}
+
+        def deploy_step() -> str:
+            holder["stack"] = deploy(aws, parameters={"PagerDutyEventsUrl": sink.url("/pagerduty")})
+            seed_receiver_secrets(aws, sink)
+            return f"stack {holder['stack'].name}: {_inventory(holder['stack'])}"
+
+        summary.run("Deploy template.yaml into the emulator", deploy_step)
+        stack = holder["stack"]
+        driver = AlarmDriver(stack, sink)
+        names = {alarm: driver.name(alarm) for alarm, *_ in STORM}
+
+        summary.run("alarm_route: send an alarm storm", lambda: _storm(driver, names))
+        summary.run("alarm_route: wait for group_wait and the first flushes", lambda: _wait_grouped(driver, names))
+        console.print(_grouping_table(driver, names))
+
+        failing = driver.name("CheckoutDown")
+        summary.run("alarm_route: Slack down for one alert: retries, then the dead-letter queue",
+                    lambda: _dead_letter(driver, failing))
+        summary.run("alarm_route: replay the dead-letter queue (Slack is back)",
+                    lambda: _replay(driver, failing))
+        summary.run("alarm_route: resolve everything; groups send resolves and end",
+                    lambda: _resolve_all(driver, names, failing))
+        console.print(_sink_table(sink))
+    _print_summary(summary)
+    return 0
+
+
+def _wait_grouped(driver: AlarmDriver, names: dict[str, str]) -> str:
+    wait_until(lambda: all(driver.log(name) for name in names.values()), timeout=60, what="every group to notify")
+    settle(2.5)  # one more group_interval: nothing new, so nothing more is sent
+    entries = _notifications(driver, names)
+    return f"{len(entries)} notifications for {sum(r for *_, r in STORM) * 2} events"
+
+
+def _dead_letter(driver: AlarmDriver, name: str) -> str:
+    driver.sink.fail("/slack/slack-platform", times=5, status=503, containing=name)
+    driver.fire(name, service="checkout", severity="warning", team="web")
+    queue = driver.stack.output("DeliveryDeadLetterQueueUrl")
+    sqs = driver.aws.client("sqs")
+    wait_until(lambda: int(sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["All"])["Attributes"]
+                           ["ApproximateNumberOfMessages"]), timeout=60, what="the dead-lettered notification")
+    attempts = len(driver.sink.containing(name, "/slack/slack-platform"))
+    return f"{attempts} attempts answered 503, 1 message in the dead-letter queue"
+
+
+def _replay(driver: AlarmDriver, name: str) -> str:
+    aws = driver.aws
+    report = replay_dead_letters(aws.client("sqs"), aws.client("lambda"), driver.stack.outputs)
+    delivered = [r for r in driver.sink.containing(name, "/slack/slack-platform") if r.status < 300]
+    return f"{report.delivered} replayed and delivered, {report.failed} failed; Slack now has {len(delivered)}"
+
+
+def _resolve_all(driver: AlarmDriver, names: dict[str, str], failing: str) -> str:
+    for alarm, service, severity, team, regions in STORM:
+        for region in REGIONS[:regions]:
+            driver.ingest(driver.event(names[alarm], "OK", service=service, severity=severity, team=team,
+                                       region=region))
+        driver.fired.pop(names[alarm], None)
+    driver.resolve(failing)
+    everything = [*names.values(), failing]
+    wait_until(lambda: all(e["status"] == "SUCCEEDED" for n in everything for e in driver.executions(n)),
+               timeout=90, what="every group to end")
+    resolved = sum(1 for name in everything for e in driver.log(name) if e["status"] == "resolved")
+    return f"{resolved} resolve notifications; every group execution SUCCEEDED"
+
+
+def _print_summary(summary: Summary) -> None:
+    table = Table(title="Summary")
+    table.add_column("step")
+    table.add_column("seconds", justify="right")
+    table.add_column("result")
+    for step in summary.steps:
+        table.add_row(step.name, f"{step.seconds:.1f}", step.detail)
+    console.print(table)
+    console.print(f"[bold green]Demo complete[/] in {sum(s.seconds for s in summary.steps):.0f} s.")
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except TimeoutError as exc:
+        console.print(f"[bold red]Demo failed:[/] {exc}")
+        sys.exit(1)
+    except Exception as exc:
+        console.print(f"[bold red]Demo failed:[/] {type(exc).__name__}: {json.dumps(str(exc))}")
+        raise
