@@ -60,7 +60,8 @@ EXPECTED: dict[str, tuple[str, str, str, str, Source, AlertStatus, str, str | No
 
 
 def test_every_sample_has_an_expectation() -> None:
-    samples = {p.stem for p in EVENTS.glob("*.json")}
+    # flush_*, deliver_* and admin_* are the inputs of the other alarm_route functions (tests/functional).
+    samples = {p.stem for p in EVENTS.glob("*.json") if not p.stem.startswith(("flush_", "deliver_", "admin_"))}
     assert samples == set(EXPECTED) | {"unknown"}
 
 
