@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 from pydantic import BaseModel
-
 from safejob_ops.alerting.service import AdminRequestModel, DeliverInput, FlushInput
 from safejob_tools.localaws.deploy import DeployedStack
 from safejob_tools.localaws.sink import HttpSink
@@ -37,7 +36,8 @@ def test_every_event_file_parses_with_its_model(path: Path) -> None:
     if path.stem.startswith("admin_"):
         AdminRequestModel.model_validate({"request": data})
         return
-    assert isinstance(data, dict) and data  # source events are checked by the normaliser tests and below
+    assert isinstance(data, dict)  # source events: checked by the normaliser tests, and by ingest below
+    assert data
 
 
 @pytest.mark.parametrize("path", SOURCE_EVENTS, ids=lambda p: p.stem)
@@ -47,7 +47,8 @@ def test_ingest_accepts_every_source_event(stack: DeployedStack, path: Path) -> 
     # THEN it succeeds; an unknown shape is reported and routed to the fallback instead of being dropped
     assert ok, payload
     if path.stem == "unknown":
-        assert payload["unrecognised"] and len(payload["groups_created"] + payload["groups_updated"]) == 1
+        assert payload["unrecognised"]
+        assert len(payload["groups_created"] + payload["groups_updated"]) == 1
     elif "insufficient_data" in path.stem:
         assert payload["alerts"] == []
     else:
@@ -55,7 +56,8 @@ def test_ingest_accepts_every_source_event(stack: DeployedStack, path: Path) -> 
 
 
 def test_admin_api_creates_lists_and_expires_a_silence(stack: DeployedStack) -> None:
-    created, ok = invoke(stack, "AlarmRouteAdminFunction", json.loads((EVENTS / "admin_create_silence.json").read_text()))
+    request = json.loads((EVENTS / "admin_create_silence.json").read_text())
+    created, ok = invoke(stack, "AlarmRouteAdminFunction", request)
     assert ok, created
     silence_id = created["silences"][0]["id"]
     listed, _ = invoke(stack, "AlarmRouteAdminFunction", {"action": "list_silences"})

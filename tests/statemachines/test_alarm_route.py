@@ -8,8 +8,7 @@ import json
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-
-from safejob_tools.commands.live import call_admin, replay_dead_letters
+from safejob_tools.commands.live import replay_dead_letters
 from safejob_tools.localaws.driver import AlarmDriver, settle, wait_until
 
 pytestmark = [pytest.mark.emulator, pytest.mark.slow]
@@ -194,4 +193,5 @@ def test_an_unknown_event_goes_to_the_fallback_receiver(alarms: AlarmDriver) -> 
 def test_a_malformed_flush_input_fails_before_any_side_effect(alarms: AlarmDriver) -> None:
     payload, ok = alarms.invoke("AlarmRouteFlushFunctionName", {"group_key": "", "tick": -1})
     assert not ok
-    assert "group_key" in payload["errorMessage"] and "tick" in payload["errorMessage"]
+    assert "group_key" in payload["errorMessage"]
+    assert "tick" in payload["errorMessage"]

@@ -46,7 +46,7 @@ def sent(notifications: list[Notification]) -> list[tuple[str, str, str]]:
     return sorted((n.at.isoformat(), n.group_key, n.id) for n in notifications)
 
 
-@settings(max_examples=3000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     history=changes,
     duplicates=st.lists(st.tuples(st.integers(0, 13), st.integers(0, 60 * 60)), max_size=10),

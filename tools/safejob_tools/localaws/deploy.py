@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import time
@@ -58,10 +59,8 @@ def _zip_dir(path: Path) -> bytes:
 
 def _upload_artifacts(aws: LocalAws, staged: StagedTemplate) -> None:
     s3 = aws.client("s3")
-    try:
+    with contextlib.suppress(s3.exceptions.BucketAlreadyOwnedByYou):
         s3.create_bucket(Bucket=ARTIFACT_BUCKET)
-    except s3.exceptions.BucketAlreadyOwnedByYou:
-        pass
     for key, local in staged.artifacts.items():
         body = _zip_dir(local) if local.is_dir() else local.read_bytes()
         s3.put_object(Bucket=ARTIFACT_BUCKET, Key=key, Body=body)
@@ -120,7 +119,8 @@ def register_state_machines(aws: LocalAws, staged: StagedTemplate, resources: Ma
         definition = substitute(definition_file.read_text(), values)
         arn = resources[logical_id]
         role = template[logical_id]["Properties"]["RoleArn"]
-        role_arn = role if isinstance(role, str) else f"arn:aws:iam::{ACCOUNT_ID}:role/{resources[role['Fn::GetAtt'][0]]}"
+        role_name = "" if isinstance(role, str) else resources[role["Fn::GetAtt"][0]]
+        role_arn = role if isinstance(role, str) else f"arn:aws:iam::{ACCOUNT_ID}:role/{role_name}"
         sfn.create_state_machine(
             name=arn.rsplit(":", 1)[-1],
             definition=definition,

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from safejob_ops.adapters.alert_store import DynamoAlertStore
+
 from safejob_tools.eventgen import alarm_event
 from safejob_tools.localaws.deploy import DeployedStack
 from safejob_tools.localaws.sink import HttpSink
@@ -91,8 +92,14 @@ class AlarmDriver:
         return [e for e in entries if receiver is None or e["receiver"] == receiver]
 
     def wait_log(self, name: str, count: int, receiver: str | None = None) -> list[dict[str, Any]]:
-        return wait_until(lambda: (lambda got: got if len(got) >= count else None)(self.log(name, receiver)),
-                          what=f"{count} notification(s) for {name} to {receiver or 'any receiver'}")
+        def enough() -> list[dict[str, Any]] | None:
+            got = self.log(name, receiver)
+            return got if len(got) >= count else None
+
+        found: list[dict[str, Any]] = wait_until(
+            enough, what=f"{count} notification(s) for {name} to {receiver or 'any receiver'}"
+        )
+        return found
 
     def executions(self, name: str) -> list[dict[str, Any]]:
         """The group executions whose group is about `name` (by their flush input)."""

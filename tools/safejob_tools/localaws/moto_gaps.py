@@ -63,7 +63,7 @@ def bridge_lambda_invoke(runtime: InProcessRuntime) -> None:
                 return json.dumps(result.error), True, result.error["errorMessage"]
             return json.dumps(result.payload), False, ""
 
-        LambdaFunction._invoke_lambda = _invoke_lambda
+        setattr(LambdaFunction, "_invoke_lambda", _invoke_lambda)  # noqa: B010 - a monkeypatch, on purpose
 
     _once("lambda_invoke", apply)
 
@@ -75,7 +75,8 @@ def bridge_eventbridge_lambda_targets() -> None:
     DeadLetterConfig queue; it happens synchronously so that tests and the demo are deterministic."""
 
     def apply() -> None:
-        from moto.events.models import EventTemplateParser, Rule
+        from moto.events.models import Rule
+        from moto.events.utils import EventTemplateParser
         from moto.sqs.models import sqs_backends
         from moto.utilities.arns import parse_arn
 
@@ -109,7 +110,7 @@ def bridge_eventbridge_lambda_targets() -> None:
                     backend = sqs_backends[queue.account][queue.region]
                     backend.send_message(queue.resource_id, json.dumps(event), message_attributes={})
 
-        Rule.send_to_targets = send_to_targets
+        setattr(Rule, "send_to_targets", send_to_targets)  # noqa: B010
 
     _once("eventbridge_lambda", apply)
 
@@ -135,7 +136,7 @@ def bridge_retry_intervals(scale: float = RETRY_TIME_SCALE) -> None:
             def sleep(seconds: float) -> None:
                 real_time.sleep(seconds * scale)
 
-        retrier_decl.time = _ScaledTime()  # type: ignore[assignment]
+        setattr(retrier_decl, "time", _ScaledTime())  # noqa: B010
 
     _once("retry_intervals", apply)
 
@@ -154,7 +155,7 @@ def bridge_metric_widget_image() -> None:
             json.loads(widget)  # a malformed widget fails as the real API would (400)
             return ActionResult({"MetricWidgetImage": PNG_1X1})
 
-        CloudWatchResponse.get_metric_widget_image = get_metric_widget_image
+        setattr(CloudWatchResponse, "get_metric_widget_image", get_metric_widget_image)  # noqa: B010
 
     _once("metric_widget_image", apply)
 

@@ -161,7 +161,7 @@ class InProcessRuntime:
             os.environ.update(spec.environment)
         try:
             payload = handler(event, context)
-        except Exception as exc:  # noqa: BLE001 - every handler failure is reported to the caller, as Lambda does
+        except Exception as exc:
             error = {
                 "errorType": type(exc).__name__,
                 "errorMessage": str(exc),

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import logging
 import os
-import warnings
 import socket
+import warnings
 from types import TracebackType
 from typing import Any, Self
 
@@ -49,7 +49,7 @@ class LocalAws:
         return {
             "AWS_ENDPOINT_URL": self.endpoint,
             "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",  # noqa: S105 - the emulator's fixed fake credentials
+            "AWS_SECRET_ACCESS_KEY": "testing",
             "AWS_SESSION_TOKEN": "testing",
             "AWS_DEFAULT_REGION": self.region,
             "AWS_REGION": self.region,
@@ -104,6 +104,6 @@ class LocalAws:
             region_name=self.region,
             endpoint_url=self.endpoint,
             aws_access_key_id="testing",
-            aws_secret_access_key="testing",  # noqa: S106
+            aws_secret_access_key="testing",
             config=Config(retries={"max_attempts": 2, "mode": "standard"}),
         )

@@ -519,11 +519,7 @@ def _mark(node: Any, loc: tuple[int | str, ...]) -> None:
     for i, part in enumerate(loc):
         last = i == len(loc) - 1
         key: int | str = "continue" if part == "continue_" else part
-        if isinstance(node, dict) and isinstance(key, str) and key in node:
-            if last:
-                node[key] = _DROP
-            node = node[key]
-        elif isinstance(node, list) and isinstance(key, int) and key < len(node):
+        if (isinstance(node, dict) and isinstance(key, str) and key in node) or (isinstance(node, list) and isinstance(key, int) and key < len(node)):
             if last:
                 node[key] = _DROP
             node = node[key]

@@ -140,6 +140,7 @@ class Notification(BaseModel):
 def notification_id(group_key: str, firing: list[str], resolved: list[str], repeat_of: datetime | None = None) -> str:
     """Deterministic id of a notification: the same group state always yields the same id, so a redelivered
     event or a retried flush can never produce a second page."""
-    parts = [group_key, ",".join(sorted(firing)), ",".join(sorted(resolved)), repeat_of.isoformat() if repeat_of else ""]
+    repeat = repeat_of.isoformat() if repeat_of else ""
+    parts = [group_key, ",".join(sorted(firing)), ",".join(sorted(resolved)), repeat]
     raw = "|".join(parts)
     return hashlib.sha256(raw.encode()).hexdigest()[:32]

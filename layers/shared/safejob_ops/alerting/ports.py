@@ -1,6 +1,7 @@
 """What the alarm_route service needs from the outside world: state (DynamoDB) and group schedules (Step Functions).
 
-Adapters: `safejob_ops.adapters.alert_store.DynamoAlertStore` and `safejob_ops.adapters.scheduler.StepFunctionsScheduler`;
+Adapters: `safejob_ops.adapters.alert_store.DynamoAlertStore` and
+`safejob_ops.adapters.scheduler.StepFunctionsScheduler`;
 `safejob_ops.alerting.memory.MemoryAlertStore` is the in-memory twin used by unit tests.
 """
 

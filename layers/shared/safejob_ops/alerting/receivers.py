@@ -3,7 +3,7 @@ only references to Secrets Manager or SSM Parameter Store, resolved at delivery 
 
 from __future__ import annotations
 
-import os
+from collections.abc import Mapping
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -78,8 +78,10 @@ class ReceiverEnvError(ValueError):
     pass
 
 
-def resolve_env_refs(receiver: SlackReceiver | PagerDutyReceiver | EmailReceiver | WebhookReceiver,
-                     environ: dict[str, str] | os._Environ[str]) -> SlackReceiver | PagerDutyReceiver | EmailReceiver | WebhookReceiver:
+type AnyReceiver = SlackReceiver | PagerDutyReceiver | EmailReceiver | WebhookReceiver
+
+
+def resolve_env_refs(receiver: AnyReceiver, environ: Mapping[str, str]) -> AnyReceiver:
     """Replace string fields written `env:NAME` by the value of environment variable NAME.
 
     Values that differ per stack (the email topic's ARN, a regional PagerDuty endpoint) come from the template
