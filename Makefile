@@ -85,7 +85,7 @@ check-%: install ## one check, e.g. make check-checkov
 	$(PY) -m safejob_tools.checks $*
 
 test: install install-postgres ## everything in tests/ but tests/e2e (PYTEST_WORKERS=2, PYTEST_ARGS=...)
-	$(PY) -m pytest tests -n $(PYTEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
+	$(PY) -m pytest tests -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 pr: check test ## what a pull request must pass
 

@@ -7,6 +7,7 @@ BuildMethod python3.12, BuildArchitecture arm64) and functions whose Handler is 
 
 from __future__ import annotations
 
+import fcntl
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -15,15 +16,18 @@ import pytest
 from safejob_tools.checks import ROOT, sam_environment, venv_tool
 from safejob_tools.localaws.template import load_template
 
-# One build per session, on one xdist worker (make test runs --dist loadgroup).
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("sam_build")]
+pytestmark = pytest.mark.slow
 
 TEMPLATE = ROOT / "template.yaml"
 LAYER = "SharedLayer"
 
 
 def sam_build(template: Path, build_dir: Path) -> Path:
-    """Run `sam build` as `make build` does (python3.12 first on PATH), into `build_dir`; fail with its output."""
+    """Run `sam build` as `make build` does (python3.12 first on PATH), into `build_dir`; fail with its output.
+
+    It runs from `build_dir`'s parent because sam keeps dependency folders in `./.aws-sam/deps`: two builds from
+    the same directory (two test workers, or a `make build` meanwhile) would delete each other's.
+    """
     args = [
         str(venv_tool("sam")),
         "build",
@@ -38,7 +42,7 @@ def sam_build(template: Path, build_dir: Path) -> Path:
     ]
     completed = subprocess.run(
         args,
-        cwd=template.parent,
+        cwd=build_dir.parent,
         env=sam_environment(),
         stdin=subprocess.DEVNULL,
         capture_output=True,
@@ -51,8 +55,20 @@ def sam_build(template: Path, build_dir: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
-def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return sam_build(TEMPLATE, tmp_path_factory.mktemp("sam") / "build")
+def built(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Path:
+    """One build per test run, shared by the xdist workers: the first one builds, under a lock, the others reuse it.
+
+    (`xdist_group` with `--dist loadgroup` would be the idiom, but xdist 3.8 cannot rename node ids on pytest 9.)
+    """
+    base = tmp_path_factory.getbasetemp()
+    shared = base if worker_id == "master" else base.parent  # the run's directory, common to all workers
+    target = shared / "sam"
+    with (shared / "sam-build.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (target / "build" / "template.yaml").is_file():
+            target.mkdir(exist_ok=True)
+            sam_build(TEMPLATE, target / "build")
+    return target / "build"
 
 
 def _functions(template: dict[str, Any]) -> dict[str, dict[str, Any]]:

@@ -11,7 +11,7 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
-from safejob_tools.commands import alerts
+from safejob_tools.commands import alerts, invoke
 
 type Subparsers = argparse._SubParsersAction[argparse.ArgumentParser]
 type Command = Callable[[argparse.Namespace], int]
@@ -19,6 +19,7 @@ type Command = Callable[[argparse.Namespace], int]
 # The registry: each entry adds one command group to the top-level subparsers.
 COMMAND_GROUPS: list[Callable[[Subparsers], None]] = [
     alerts.register,
+    invoke.register,
 ]
 
 

@@ -80,13 +80,14 @@ def test_redelivery_and_reordering_are_harmless(
     assert sent(actual) == sent(expected)
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=3000, deadline=None)
 @given(history=changes)
 def test_every_firing_alarm_is_eventually_told(history: list[tuple[int, int, str]]) -> None:
-    # GIVEN any history WHEN simulated THEN every alarm whose last state is ALARM appears firing in some notification
-    # sent after its last change (unless a critical DatabaseDown inhibits it, or it was already notified)
+    # GIVEN any history WHEN simulated THEN every alarm whose last state is ALARM is told firing at least once
+    # (unless DatabaseDown, still firing, inhibits it)
     last: dict[int, tuple[int, str]] = {}
-    for index, seconds, state in sorted(history, key=lambda c: c[1]):
+    # the latest change wins; at the same instant OK beats ALARM (as in dispatch.merge_alert)
+    for index, seconds, state in sorted(history, key=lambda c: (c[1], c[2] == "OK")):
         last[index] = (seconds, state)
     out = list(simulate(CONFIG, [event_of(c) for c in history], UNTIL))
     firing_names = {(a.labels["alertname"], a.labels["service"]) for n in out for a in n.alerts

@@ -20,6 +20,8 @@ from safejob_ops.alerting.config import ConfigError, load_config
 from safejob_ops.alerting.models import Notification
 from safejob_ops.alerting.simulate import SimulationError, TimedInput, simulate
 
+from safejob_tools.commands import live
+
 if TYPE_CHECKING:
     from safejob_tools.cli import Subparsers
 
@@ -52,6 +54,9 @@ def register(subparsers: Subparsers) -> None:
     check = commands.add_parser("check-config", help="validate an alerting config")
     check.add_argument("file", type=Path, help="the alerting config (YAML)")
     check.set_defaults(func=check_config_command)
+
+    # Operations on a deployed stack: replay, silence, maintenance.
+    live.register_alert_commands(commands)
 
 
 def route_command(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None = None) -> int:

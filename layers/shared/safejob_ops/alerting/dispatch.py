@@ -294,7 +294,7 @@ def _needs_update(
         return bool(group.notified_firing)
     if send_resolved and not set(resolved) <= set(group.notified_resolved):
         return True
-    return group.last_notified_at <= now - timedelta(seconds=group.timings.repeat_interval)
+    return group.last_notified_at < now - timedelta(seconds=group.timings.repeat_interval)
 
 
 def _without_resolved(group: GroupState, resolved: list[Alert], now: datetime) -> GroupState:

@@ -1,0 +1,71 @@
+"""The operator CLI against a deployed stack (the emulator here; an account in real life): same code path."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from safejob_tools.cli import main
+from safejob_tools.localaws.deploy import DeployedStack
+
+pytestmark = pytest.mark.emulator
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_silence_add_list_expire_through_the_cli(stack: DeployedStack, capsys: pytest.CaptureFixture[str]) -> None:
+    # WHEN a silence is added through the CLI
+    assert main(["alerts", "silence", "add", "--stack-name", stack.name, "--matcher", 'alertname="CliDrill"',
+                 "--duration-minutes", "30", "--comment", "cli test", "--created-by", "pytest"]) == 0
+    silence_id = json.loads(capsys.readouterr().out)["silences"][0]["id"]
+    # THEN it is listed, and expiring it removes it from the active list
+    assert main(["alerts", "silence", "list", "--stack-name", stack.name]) == 0
+    assert silence_id in capsys.readouterr().out
+    assert main(["alerts", "silence", "expire", "--stack-name", stack.name, silence_id]) == 0
+    capsys.readouterr()
+    assert main(["alerts", "silence", "list", "--stack-name", stack.name]) == 0
+    assert silence_id not in capsys.readouterr().out
+
+
+def test_a_bad_matcher_is_refused_with_the_field_named(stack: DeployedStack, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["alerts", "silence", "add", "--stack-name", stack.name, "--matcher", 'alertname=~"("',
+                 "--comment", "bad"])
+    assert code == 1
+    assert "matchers" in capsys.readouterr().err
+
+
+def test_replay_of_an_empty_queue_reports_nothing_to_do(stack: DeployedStack, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["alerts", "replay", "--stack-name", stack.name]) == 0
+    assert "replayed 0" in capsys.readouterr().err
+
+
+def test_an_unknown_stack_is_a_clear_error(local_aws: object, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["alerts", "replay", "--stack-name", "no-such-stack"]) == 1
+    assert "--stack-name no-such-stack" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_invoke_runs_a_handler_with_an_event_file_like_sam_local_invoke() -> None:
+    # A separate process: `invoke` starts its own emulator, as it would on a laptop.
+    result = subprocess.run(
+        [sys.executable, "-m", "safejob_tools.cli", "invoke", "AlarmRouteIngestFunction",
+         "--event", "events/alarm_route/cloudwatch_alarm_eventbridge_metric.json"],
+        cwd=ROOT, capture_output=True, text=True, timeout=120, check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    payload = json.loads(result.stdout)
+    assert payload["alerts"]
+    assert payload["groups_created"]
+
+
+def test_invoke_names_the_known_functions_when_given_a_wrong_one() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "safejob_tools.cli", "invoke", "NoSuchFunction", "--event",
+         "events/alarm_route/admin_list_silences.json"],
+        cwd=ROOT, capture_output=True, text=True, timeout=120, check=False,
+    )
+    assert result.returncode == 2
+    assert "AlarmRouteIngestFunction" in result.stderr
