@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from pydantic import BaseModel
+
 from safejob_ops.alerting.service import AdminRequestModel, DeliverInput, FlushInput
 from safejob_tools.localaws.deploy import DeployedStack
 from safejob_tools.localaws.sink import HttpSink

@@ -30,14 +30,18 @@ def test_silence_add_list_expire_through_the_cli(stack: DeployedStack, capsys: p
     assert silence_id not in capsys.readouterr().out
 
 
-def test_a_bad_matcher_is_refused_with_the_field_named(stack: DeployedStack, capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_bad_matcher_is_refused_with_the_field_named(
+    stack: DeployedStack, capsys: pytest.CaptureFixture[str]
+) -> None:
     code = main(["alerts", "silence", "add", "--stack-name", stack.name, "--matcher", 'alertname=~"("',
                  "--comment", "bad"])
     assert code == 1
     assert "matchers" in capsys.readouterr().err
 
 
-def test_replay_of_an_empty_queue_reports_nothing_to_do(stack: DeployedStack, capsys: pytest.CaptureFixture[str]) -> None:
+def test_replay_of_an_empty_queue_reports_nothing_to_do(
+    stack: DeployedStack, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["alerts", "replay", "--stack-name", stack.name]) == 0
     assert "replayed 0" in capsys.readouterr().err
 

@@ -9,6 +9,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+
 from safejob_tools.localaws import moto_gaps
 from safejob_tools.localaws.deploy import DeployedStack
 from safejob_tools.localaws.runtime import FunctionSpec

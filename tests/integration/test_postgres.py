@@ -8,6 +8,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+
 from safejob_tools.localaws.postgres import PostgresCluster, PostgresError
 
 pytestmark = pytest.mark.postgres

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from safejob_tools.checks import ROOT, sam_environment, venv_tool
 from safejob_tools.localaws.template import load_template
 

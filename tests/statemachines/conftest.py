@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+
 from safejob_tools.localaws.deploy import DeployedStack
 from safejob_tools.localaws.driver import AlarmDriver
 from safejob_tools.localaws.sink import HttpSink

@@ -8,6 +8,7 @@ import json
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+
 from safejob_tools.commands.live import replay_dead_letters
 from safejob_tools.localaws.driver import AlarmDriver, settle, wait_until
 

@@ -14,6 +14,7 @@ from aws_lambda_powertools.utilities.idempotency import (
 )
 from aws_lambda_powertools.utilities.parser import parse
 from aws_lambda_powertools.utilities.typing import LambdaContext
+
 from safejob_ops.adapters.alert_store import DynamoAlertStore
 from safejob_ops.adapters.notifier_ports import default_ports
 from safejob_ops.alerting.config import load_config

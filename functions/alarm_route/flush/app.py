@@ -8,6 +8,7 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
+
 from safejob_ops.adapters.alert_store import DynamoAlertStore
 from safejob_ops.alerting.config import load_config
 from safejob_ops.alerting.service import FlushInput, flush_group

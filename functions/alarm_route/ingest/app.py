@@ -8,6 +8,7 @@ from typing import Any
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
+
 from safejob_ops.adapters.alert_store import DynamoAlertStore
 from safejob_ops.adapters.scheduler import StepFunctionsScheduler
 from safejob_ops.alerting.config import load_config

@@ -12,7 +12,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from safejob_ops.adapters.alert_store import DynamoAlertStore
-
 from safejob_tools.eventgen import alarm_event
 from safejob_tools.localaws.deploy import DeployedStack
 from safejob_tools.localaws.sink import HttpSink

@@ -11,7 +11,6 @@ import json
 from safejob_ops.alerting.config import load_config
 from safejob_ops.alerting.receivers import PagerDutyReceiver, SecretRef, SlackReceiver, WebhookReceiver
 from safejob_ops.settings import config_file
-
 from safejob_tools.localaws.server import LocalAws
 from safejob_tools.localaws.sink import HttpSink
 
