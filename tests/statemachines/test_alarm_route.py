@@ -28,7 +28,11 @@ def test_alerts_of_one_group_are_sent_together_once(alarms: AlarmDriver) -> None
     # THEN Slack got one notification with both alerts, and nothing more while nothing changed
     assert len(entry["fingerprints"]) == 2
     assert len(alarms.log(name, SLACK)) == 1
-    assert len(alarms.sink.containing(name, "/slack/slack-platform")) == 1
+    [slack] = alarms.sink.containing(name, "/slack/slack-platform")
+    # AND the Slack message carries a graph of the alarm's metric (GetMetricWidgetImage, stored in S3)
+    images = [b for b in slack.body["blocks"] if b["type"] == "image"]
+    assert len(images) == 1
+    assert alarms.stack.output("GraphsBucketName") in images[0]["image_url"]
     alarms.ingest(alarms.event(name, "OK", region="eu-central-1"))
 
 
@@ -154,6 +158,13 @@ def test_failed_delivery_is_retried_then_dead_lettered_then_replayed(alarms: Ala
     # THEN Slack saw exactly the five attempts, and nothing was logged as sent
     assert [r.status for r in alarms.sink.containing(name, "/slack/slack-platform")] == [503] * 5
     assert alarms.log(name, SLACK) == []
+    # AND the dead letter carries the notification and the error, but never the webhook URL (a secret)
+    sqs = aws.client("sqs")
+    [peeked] = sqs.receive_message(QueueUrl=queue, VisibilityTimeout=0)["Messages"]
+    letter = json.loads(peeked["Body"])
+    assert letter["notification"]["receiver"] == SLACK
+    assert "503" in json.dumps(letter["error"])
+    assert alarms.sink.url("/slack/") not in peeked["Body"]
     # AND WHEN the queue is replayed (Slack is healthy again)
     report = replay_dead_letters(aws.client("sqs"), aws.client("lambda"), alarms.stack.outputs)
     # THEN it is delivered exactly once, and the queue is empty

@@ -43,8 +43,15 @@ def make_alert(
     if status is AlertStatus.RESOLVED and ends_at is None:
         ends_at = at
     return Alert(
-        labels=Labels(alertname=alertname, service=service, severity=severity, team=team, source=source,  # type: ignore[arg-type]
-                      environment="test", **extra),
+        labels=Labels(
+            alertname=alertname,
+            service=service,
+            severity=severity,
+            team=team,
+            source=source,  # type: ignore[arg-type]
+            environment="test",
+            **extra,
+        ),
         annotations=Annotations(summary=summary or alertname),
         status=status,
         starts_at=starts_at or at,
@@ -67,8 +74,11 @@ def alarm_event(name: str, state: str, at: datetime, description: str = "", **de
         "detail": {
             "alarmName": name,
             "state": {"value": state, "reason": f"{name} is {state}", "timestamp": at.isoformat()},
-            "previousState": {"value": "OK" if state == "ALARM" else "ALARM", "reason": "",
-                              "timestamp": (at - timedelta(minutes=10)).isoformat()},
+            "previousState": {
+                "value": "OK" if state == "ALARM" else "ALARM",
+                "reason": "",
+                "timestamp": (at - timedelta(minutes=10)).isoformat(),
+            },
             "configuration": {"description": description, "metrics": []},
             **detail,
         },

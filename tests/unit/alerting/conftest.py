@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from alerting_support import config_of
+
 from safejob_ops.alerting.config import AlertingConfig
 
 

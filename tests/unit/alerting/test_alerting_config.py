@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from alerting_support import FIXTURES, ROOT
+
 from safejob_ops.alerting.config import (
     AlertingConfig,
     ConfigError,
@@ -70,7 +71,10 @@ def test_minimal_config_gets_alertmanager_defaults(minimal_config: AlertingConfi
     root = minimal_config.tree
     assert (root.id, root.receiver, root.group_by) == ("0", "chat", ())
     assert (root.group_wait, root.group_interval, root.repeat_interval) == (
-        timedelta(seconds=30), timedelta(minutes=5), timedelta(hours=4))
+        timedelta(seconds=30),
+        timedelta(minutes=5),
+        timedelta(hours=4),
+    )
     assert minimal_config.fallback == "chat"
     assert minimal_config.global_.environment == "unknown"
     assert minimal_config.maintenance.max_duration == timedelta(hours=2)
@@ -132,34 +136,71 @@ def test_invalid_fixture_reports_every_problem_with_its_path() -> None:
     [
         ({"route": {"receiver": "chat", "continue": True}}, "route.continue", "the root route cannot have continue"),
         ({"route": {"receiver": "chat", "mute_time_intervals": []}}, None, None),
-        ({"route": {"receiver": "chat", "routes": [{"group_interval": "0s"}]}}, "route.routes[0].group_interval",
-         "group_interval must be greater than zero"),
+        (
+            {"route": {"receiver": "chat", "routes": [{"group_interval": "0s"}]}},
+            "route.routes[0].group_interval",
+            "group_interval must be greater than zero",
+        ),
         ({"route": {"receiver": "chat", "group_by": ["a", "a"]}}, "route.group_by[1]", "duplicate label 'a'"),
         ({"route": {"receiver": "chat", "group_by": ["bad-name"]}}, "route.group_by[0]", "invalid label name"),
-        ({"route": {"receiver": "chat", "routes": [{"matchers": ["x"]}]}}, "route.routes[0].matchers[0]",
-         "invalid matcher 'x'"),
+        (
+            {"route": {"receiver": "chat", "routes": [{"matchers": ["x"]}]}},
+            "route.routes[0].matchers[0]",
+            "invalid matcher 'x'",
+        ),
         ({"route": {"receiver": "chat", "routez": []}}, "route.routez", "unknown field"),
         ({"fallback_receiver": "nobody"}, "fallback_receiver", "unknown receiver 'nobody'"),
         ({"receivers": [*RECEIVERS, {"name": "x", "type": "sms"}]}, "receivers[2]", "Input tag 'sms'"),
-        ({"receivers": [*RECEIVERS, {"name": "x", "type": "email", "topic_arn": "env:1BAD"}]},
-         "receivers[2].topic_arn", "invalid environment reference"),
-        ({"receivers": [*RECEIVERS, {"name": "x", "type": "slack", "webhook_url": {}}]}, "receivers[2].webhook_url",
-         "give exactly one of"),
-        ({"maintenance": {"max_duration": "1h", "default_duration": "2h"}}, "maintenance.default_duration",
-         "longer than max_duration"),
+        (
+            {"receivers": [*RECEIVERS, {"name": "x", "type": "email", "topic_arn": "env:1BAD"}]},
+            "receivers[2].topic_arn",
+            "invalid environment reference",
+        ),
+        (
+            {"receivers": [*RECEIVERS, {"name": "x", "type": "slack", "webhook_url": {}}]},
+            "receivers[2].webhook_url",
+            "give exactly one of",
+        ),
+        (
+            {"maintenance": {"max_duration": "1h", "default_duration": "2h"}},
+            "maintenance.default_duration",
+            "longer than max_duration",
+        ),
         ({"global": {"default_severity": "urgent"}}, "global.default_severity", "Input should be"),
-        ({"time_intervals": [{"name": "t", "time_intervals": [{"weekdays": ["funday"]}]}]},
-         "time_intervals[0].time_intervals[0].weekdays[0]", "invalid weekday 'funday'"),
-        ({"time_intervals": [{"name": "t", "time_intervals": [{"months": ["13"]}]}]},
-         "time_intervals[0].time_intervals[0].months[0]", "month 13 out of range"),
-        ({"time_intervals": [{"name": "t", "time_intervals": [{"days_of_month": [0]}]}]},
-         "time_intervals[0].time_intervals[0].days_of_month[0]", "day of month 0 out of range"),
-        ({"time_intervals": [{"name": "t", "time_intervals": [{"times": [{"start_time": "9:00", "end_time": "10:00"}]}]}]},
-         "time_intervals[0].time_intervals[0].times[0]", "invalid time '9:00'"),
-        ({"time_intervals": [{"name": "t", "time_intervals": [{"location": "Mars/Olympus"}]}]},
-         "time_intervals[0].time_intervals[0].location", "unknown time zone 'Mars/Olympus'"),
-        ({"time_intervals": [{"name": "t", "time_intervals": [{}]}, {"name": "t", "time_intervals": [{}]}]},
-         "time_intervals[1].name", "duplicate time interval name 't'"),
+        (
+            {"time_intervals": [{"name": "t", "time_intervals": [{"weekdays": ["funday"]}]}]},
+            "time_intervals[0].time_intervals[0].weekdays[0]",
+            "invalid weekday 'funday'",
+        ),
+        (
+            {"time_intervals": [{"name": "t", "time_intervals": [{"months": ["13"]}]}]},
+            "time_intervals[0].time_intervals[0].months[0]",
+            "month 13 out of range",
+        ),
+        (
+            {"time_intervals": [{"name": "t", "time_intervals": [{"days_of_month": [0]}]}]},
+            "time_intervals[0].time_intervals[0].days_of_month[0]",
+            "day of month 0 out of range",
+        ),
+        (
+            {
+                "time_intervals": [
+                    {"name": "t", "time_intervals": [{"times": [{"start_time": "9:00", "end_time": "10:00"}]}]}
+                ]
+            },
+            "time_intervals[0].time_intervals[0].times[0]",
+            "invalid time '9:00'",
+        ),
+        (
+            {"time_intervals": [{"name": "t", "time_intervals": [{"location": "Mars/Olympus"}]}]},
+            "time_intervals[0].time_intervals[0].location",
+            "unknown time zone 'Mars/Olympus'",
+        ),
+        (
+            {"time_intervals": [{"name": "t", "time_intervals": [{}]}, {"name": "t", "time_intervals": [{}]}]},
+            "time_intervals[1].name",
+            "duplicate time interval name 't'",
+        ),
     ],
 )
 def test_each_problem_is_reported_at_its_path(overrides: dict[str, Any], path: str | None, start: str | None) -> None:
@@ -168,12 +209,14 @@ def test_each_problem_is_reported_at_its_path(overrides: dict[str, Any], path: s
         return
     problems = problems_of(config(**overrides))
     assert path in problems, problems
-    assert start is not None and problems[path].startswith(start), problems[path]
+    assert start is not None
+    assert problems[path].startswith(start), problems[path]
 
 
 def test_root_mute_intervals_are_refused() -> None:
-    data = config(route={"receiver": "chat", "mute_time_intervals": ["t"]},
-                  time_intervals=[{"name": "t", "time_intervals": [{}]}])
+    data = config(
+        route={"receiver": "chat", "mute_time_intervals": ["t"]}, time_intervals=[{"name": "t", "time_intervals": [{}]}]
+    )
     assert problems_of(data)["route.mute_time_intervals"].startswith("the root route cannot be muted")
 
 

@@ -6,6 +6,7 @@ from datetime import datetime, timedelta
 
 import pytest
 from alerting_support import T0, make_alert
+
 from safejob_ops.alerting.config import AlertingConfig, InhibitRule
 from safejob_ops.alerting.dispatch import (
     FlushContext,
@@ -38,11 +39,25 @@ def group_of(config: AlertingConfig, *alerts: Alert, now: datetime = T0) -> Grou
     return group
 
 
-def run(group: GroupState, now: datetime, tick: int, *, send_resolved: bool = True, silences: list[Silence] | None = None,
-        firing: list[Alert] | None = None, rules: list[InhibitRule] | None = None,
-        config: AlertingConfig | None = None) -> FlushResult:
-    ctx = FlushContext(now=now, silences=silences or [], firing_alerts=firing or [], inhibit_rules=rules or [],
-                       config=config, send_resolved=send_resolved)
+def run(
+    group: GroupState,
+    now: datetime,
+    tick: int,
+    *,
+    send_resolved: bool = True,
+    silences: list[Silence] | None = None,
+    firing: list[Alert] | None = None,
+    rules: list[InhibitRule] | None = None,
+    config: AlertingConfig | None = None,
+) -> FlushResult:
+    ctx = FlushContext(
+        now=now,
+        silences=silences or [],
+        firing_alerts=firing or [],
+        inhibit_rules=rules or [],
+        config=config,
+        send_resolved=send_resolved,
+    )
     return flush(group, ctx, tick)
 
 
@@ -59,7 +74,11 @@ def test_upsert_creates_a_group_from_the_route(sim_config: AlertingConfig) -> No
     match = route(sim_config, alert)
     group = upsert_alert(None, match, alert, T0)
     assert group.group_key == match.group_key == '0:{alertname="Down",service="api"}'
-    assert (group.receiver, group.route_id, group.group_labels) == ("chat", "0", {"alertname": "Down", "service": "api"})
+    assert (group.receiver, group.route_id, group.group_labels) == (
+        "chat",
+        "0",
+        {"alertname": "Down", "service": "api"},
+    )
     assert group.alerts == {alert.fingerprint: alert}
     assert (group.version, group.last_flush_tick, group.last_notified_at) == (1, -1, None)
     assert group.first_flush_at == T0 + GROUP_WAIT
@@ -106,7 +125,8 @@ def test_merge_alert_rules() -> None:
     assert merge_alert(None, firing) is firing
     assert merge_alert(firing, firing) is None
     merged = merge_alert(firing, later_firing)
-    assert merged is not None and merged.starts_at == T0 and merged.annotations.summary == "worse"
+    assert merged is not None
+    assert (merged.starts_at, merged.annotations.summary) == (T0, "worse")
     # same instant, resolved beats firing (whatever the order)
     resolved_same = make_alert("Down", status=AlertStatus.RESOLVED, at=T0)
     assert merge_alert(firing, resolved_same) == resolved_same
@@ -121,11 +141,24 @@ def test_upsert_follows_route_setting_changes(sim_config: AlertingConfig) -> Non
     alert = make_alert("Down")
     group = group_of(sim_config, alert)
     match = route(sim_config, alert)
-    changed = RouteMatch(match.route_id, "pager", match.group_by, match.group_labels, match.group_key,
-                         match.group_wait, 10 * M, match.repeat_interval, ("data-freeze",), ())
+    changed = RouteMatch(
+        match.route_id,
+        "pager",
+        match.group_by,
+        match.group_labels,
+        match.group_key,
+        match.group_wait,
+        10 * M,
+        match.repeat_interval,
+        ("data-freeze",),
+        (),
+    )
     updated = upsert_alert(group, changed, alert, T0 + M)
     assert (updated.receiver, updated.timings.group_interval, updated.mute_time_intervals) == (
-        "pager", 600, ["data-freeze"])
+        "pager",
+        600,
+        ["data-freeze"],
+    )
     assert updated.version == group.version + 1
 
 
@@ -310,8 +343,13 @@ def test_a_retried_tick_returns_the_same_notification(sim_config: AlertingConfig
     group = group_of(sim_config, make_alert("Down"))
     first = run(group, T0 + GROUP_WAIT, 0)
     # WHEN the same tick is run again, even later and with the world changed
-    again = run(first.group, T0 + GROUP_WAIT + 3 * M, 0, send_resolved=False,
-                silences=[Silence(id="s", matchers=['alertname="Down"'], starts_at=T0, ends_at=T0 + REPEAT)])
+    again = run(
+        first.group,
+        T0 + GROUP_WAIT + 3 * M,
+        0,
+        send_resolved=False,
+        silences=[Silence(id="s", matchers=['alertname="Down"'], starts_at=T0, ends_at=T0 + REPEAT)],
+    )
     assert again.notification == first.notification
     assert again.group is first.group  # nothing to write
     # a tick that sent nothing is retried as nothing
@@ -325,7 +363,8 @@ def test_a_retry_of_an_unsaved_flush_recomputes_the_same_id(sim_config: Alerting
     group = group_of(sim_config, make_alert("Down"))
     first = run(group, T0 + GROUP_WAIT, 0)
     retry = run(group, T0 + GROUP_WAIT + 20 * S, 0)
-    assert retry.notification is not None and first.notification is not None
+    assert retry.notification is not None
+    assert first.notification is not None
     assert retry.notification.id == first.notification.id
 
 

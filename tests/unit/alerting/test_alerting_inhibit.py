@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from alerting_support import make_alert
+
 from safejob_ops.alerting.config import InhibitRule
 from safejob_ops.alerting.inhibit import inhibited, inhibited_by
 from safejob_ops.alerting.models import AlertStatus
 
-CRITICAL_OVER_WARNING = InhibitRule(source_matchers=['severity="critical"'], target_matchers=['severity="warning"'],
-                                    equal=["alertname", "service"])
+CRITICAL_OVER_WARNING = InhibitRule(
+    source_matchers=['severity="critical"'], target_matchers=['severity="warning"'], equal=["alertname", "service"]
+)
 
 
 def labels(**values: str) -> dict[str, str]:
@@ -24,8 +26,9 @@ def test_a_firing_source_inhibits_a_matching_target_with_equal_labels() -> None:
 
 def test_equal_labels_must_agree() -> None:
     source = make_alert("Latency", service="db", severity="critical")
-    assert not inhibited(labels(alertname="Latency", service="api", severity="warning"), [source],
-                         [CRITICAL_OVER_WARNING])
+    assert not inhibited(
+        labels(alertname="Latency", service="api", severity="warning"), [source], [CRITICAL_OVER_WARNING]
+    )
 
 
 def test_absent_equal_labels_count_as_equal() -> None:

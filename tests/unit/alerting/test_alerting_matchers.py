@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+
 from safejob_ops.alerting.matchers import Matcher, MatcherError, MatchType, matches_all, parse_matchers
 
 LABELS = {"alertname": "HighCPU", "severity": "critical", "service": "api", "note": 'say "hi"'}

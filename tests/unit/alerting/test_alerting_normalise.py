@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from alerting_support import EVENTS, T0, alarm_event, sample_event
+
 from safejob_ops.alerting.config import GlobalConfig
 from safejob_ops.alerting.models import AlertStatus, Source
 from safejob_ops.alerting.normalise import (
@@ -20,8 +21,13 @@ from safejob_ops.alerting.normalise import (
     unrecognised_event_alert,
 )
 
-DEFAULTS = GlobalConfig(environment="production", account="999999999999", region="us-east-1",
-                        runbook_base_url="https://runbooks.example/{alertname}", dashboard_base_url="https://dash.example")
+DEFAULTS = GlobalConfig(
+    environment="production",
+    account="999999999999",
+    region="us-east-1",
+    runbook_base_url="https://runbooks.example/{alertname}",
+    dashboard_base_url="https://dash.example",
+)
 ACCOUNT, REGION = "123456789012", "eu-west-1"
 
 
@@ -31,31 +37,128 @@ def ts(text: str) -> datetime:
 
 # sample -> (alertname, service, severity, team, source, status, starts_at, ends_at, updated_at)
 EXPECTED: dict[str, tuple[str, str, str, str, Source, AlertStatus, str, str | None, str] | None] = {
-    "cloudwatch_alarm_eventbridge_metric": ("safejob-production-api-high-cpu", "api", "critical", "platform",
-        Source.CLOUDWATCH, AlertStatus.FIRING, "2026-03-02T14:05:12.351+00:00", None, "2026-03-02T14:05:12.351+00:00"),
-    "cloudwatch_alarm_eventbridge_math": ("safejob-production-api-5xx-rate", "api", "warning", "backend",
-        Source.CLOUDWATCH, AlertStatus.FIRING, "2026-03-02T14:06:02.490+00:00", None, "2026-03-02T14:06:02.490+00:00"),
-    "cloudwatch_alarm_eventbridge_composite": ("safejob-production-api-degraded", "api", "critical", "platform",
-        Source.CLOUDWATCH, AlertStatus.FIRING, "2026-03-02T14:06:08.257+00:00", None, "2026-03-02T14:06:08.257+00:00"),
-    "cloudwatch_alarm_eventbridge_ok": ("safejob-production-api-high-cpu", "api", "critical", "platform",
-        Source.CLOUDWATCH, AlertStatus.RESOLVED, "2026-03-02T14:05:12.351+00:00", "2026-03-02T14:31:40.215+00:00",
-        "2026-03-02T14:31:40.215+00:00"),
+    "cloudwatch_alarm_eventbridge_metric": (
+        "safejob-production-api-high-cpu",
+        "api",
+        "critical",
+        "platform",
+        Source.CLOUDWATCH,
+        AlertStatus.FIRING,
+        "2026-03-02T14:05:12.351+00:00",
+        None,
+        "2026-03-02T14:05:12.351+00:00",
+    ),
+    "cloudwatch_alarm_eventbridge_math": (
+        "safejob-production-api-5xx-rate",
+        "api",
+        "warning",
+        "backend",
+        Source.CLOUDWATCH,
+        AlertStatus.FIRING,
+        "2026-03-02T14:06:02.490+00:00",
+        None,
+        "2026-03-02T14:06:02.490+00:00",
+    ),
+    "cloudwatch_alarm_eventbridge_composite": (
+        "safejob-production-api-degraded",
+        "api",
+        "critical",
+        "platform",
+        Source.CLOUDWATCH,
+        AlertStatus.FIRING,
+        "2026-03-02T14:06:08.257+00:00",
+        None,
+        "2026-03-02T14:06:08.257+00:00",
+    ),
+    "cloudwatch_alarm_eventbridge_ok": (
+        "safejob-production-api-high-cpu",
+        "api",
+        "critical",
+        "platform",
+        Source.CLOUDWATCH,
+        AlertStatus.RESOLVED,
+        "2026-03-02T14:05:12.351+00:00",
+        "2026-03-02T14:31:40.215+00:00",
+        "2026-03-02T14:31:40.215+00:00",
+    ),
     "cloudwatch_alarm_eventbridge_insufficient_data": None,
-    "cloudwatch_alarm_lambda_action": ("safejob-production-db-connections", "db", "critical", "data",
-        Source.CLOUDWATCH, AlertStatus.FIRING, "2026-03-02T15:20:31.490+00:00", None, "2026-03-02T15:20:31.490+00:00"),
-    "sns_alarm": ("safejob-production-db-free-storage", "db", "warning", "data", Source.CLOUDWATCH,
-        AlertStatus.FIRING, "2026-03-02T15:45:03.772+00:00", None, "2026-03-02T15:45:03.772+00:00"),
-    "ecs_task_stopped": ("EcsTaskStopped", "api", "warning", "platform", Source.ECS, AlertStatus.FIRING,
-        "2026-03-02T11:02:46.511+00:00", "2026-03-02T11:07:46.511+00:00", "2026-03-02T11:02:46.511+00:00"),
-    "backup_job_failed": ("BackupJobFailed", "safejob-production", "warning", "platform", Source.BACKUP,
-        AlertStatus.FIRING, "2026-03-02T05:14:27+00:00", "2026-03-02T05:19:27+00:00", "2026-03-02T05:14:27+00:00"),
-    "backup_copy_job_failed": ("BackupCopyJobFailed", "safejob-production", "warning", "platform", Source.BACKUP,
-        AlertStatus.FIRING, "2026-03-02T06:40:09+00:00", "2026-03-02T06:45:09+00:00", "2026-03-02T06:40:09+00:00"),
-    "stepfunctions_execution_failed": ("WorkflowExecutionFailed", "safejob-production-deploy", "warning", "platform",
-        Source.STEPFUNCTIONS, AlertStatus.FIRING, "2026-03-02T12:33:18.502+00:00", "2026-03-02T12:38:18.502+00:00",
-        "2026-03-02T12:33:18.502+00:00"),
-    "health_event": ("AWS_RDS_OPERATIONAL_ISSUE", "unknown", "warning", "platform", Source.HEALTH, AlertStatus.FIRING,
-        "2026-03-02T08:52:00+00:00", None, "2026-03-02T09:08:41+00:00"),
+    "cloudwatch_alarm_lambda_action": (
+        "safejob-production-db-connections",
+        "db",
+        "critical",
+        "data",
+        Source.CLOUDWATCH,
+        AlertStatus.FIRING,
+        "2026-03-02T15:20:31.490+00:00",
+        None,
+        "2026-03-02T15:20:31.490+00:00",
+    ),
+    "sns_alarm": (
+        "safejob-production-db-free-storage",
+        "db",
+        "warning",
+        "data",
+        Source.CLOUDWATCH,
+        AlertStatus.FIRING,
+        "2026-03-02T15:45:03.772+00:00",
+        None,
+        "2026-03-02T15:45:03.772+00:00",
+    ),
+    "ecs_task_stopped": (
+        "EcsTaskStopped",
+        "api",
+        "warning",
+        "platform",
+        Source.ECS,
+        AlertStatus.FIRING,
+        "2026-03-02T11:02:46.511+00:00",
+        "2026-03-02T11:07:46.511+00:00",
+        "2026-03-02T11:02:46.511+00:00",
+    ),
+    "backup_job_failed": (
+        "BackupJobFailed",
+        "safejob-production",
+        "warning",
+        "platform",
+        Source.BACKUP,
+        AlertStatus.FIRING,
+        "2026-03-02T05:14:27+00:00",
+        "2026-03-02T05:19:27+00:00",
+        "2026-03-02T05:14:27+00:00",
+    ),
+    "backup_copy_job_failed": (
+        "BackupCopyJobFailed",
+        "safejob-production",
+        "warning",
+        "platform",
+        Source.BACKUP,
+        AlertStatus.FIRING,
+        "2026-03-02T06:40:09+00:00",
+        "2026-03-02T06:45:09+00:00",
+        "2026-03-02T06:40:09+00:00",
+    ),
+    "stepfunctions_execution_failed": (
+        "WorkflowExecutionFailed",
+        "safejob-production-deploy",
+        "warning",
+        "platform",
+        Source.STEPFUNCTIONS,
+        AlertStatus.FIRING,
+        "2026-03-02T12:33:18.502+00:00",
+        "2026-03-02T12:38:18.502+00:00",
+        "2026-03-02T12:33:18.502+00:00",
+    ),
+    "health_event": (
+        "AWS_RDS_OPERATIONAL_ISSUE",
+        "unknown",
+        "warning",
+        "platform",
+        Source.HEALTH,
+        AlertStatus.FIRING,
+        "2026-03-02T08:52:00+00:00",
+        None,
+        "2026-03-02T09:08:41+00:00",
+    ),
 }
 
 
@@ -77,7 +180,12 @@ def test_each_sample_normalises_with_its_expected_labels(name: str) -> None:
     [alert] = alerts
     labels = alert.labels
     assert (labels.alertname, labels.service, labels.severity, labels.team, labels.source) == (
-        alertname, service, severity, team, source)
+        alertname,
+        service,
+        severity,
+        team,
+        source,
+    )
     assert (labels.environment, labels.account, labels.region) == ("production", ACCOUNT, REGION)
     assert alert.status is status
     assert (alert.starts_at, alert.ends_at, alert.updated_at) == (ts(starts), ts(ends) if ends else None, ts(updated))
@@ -101,7 +209,8 @@ def test_description_tokens_become_labels_and_links() -> None:
     assert annotations.summary == "API tasks CPU above 85% for 3 minutes"
     assert annotations.description.startswith("Scale out the api service or find the hot endpoint in the dashboard.")
     assert "Threshold Crossed" in annotations.description  # the state reason follows the text
-    assert "severity=" not in annotations.description and "runbook=" not in annotations.description
+    assert "severity=" not in annotations.description
+    assert "runbook=" not in annotations.description
     assert annotations.runbook_url == "https://github.com/safejob/platform/blob/main/docs/runbooks/api-high-cpu.md"
     assert annotations.dashboard_url == "https://dash.example/api"  # base + service
 
@@ -137,8 +246,13 @@ def test_invalid_severity_token_falls_back_to_the_default() -> None:
 
 
 def test_alarm_tags_are_used_when_the_description_has_no_tokens() -> None:
-    event = alarm_event("X", "ALARM", T0, description="Tagged service=from-description",
-                        alarmTags={"team": "data", "severity": "critical", "service": "from-tag"})
+    event = alarm_event(
+        "X",
+        "ALARM",
+        T0,
+        description="Tagged service=from-description",
+        alarmTags={"team": "data", "severity": "critical", "service": "from-tag"},
+    )
     [alert] = normalise(event, DEFAULTS)
     assert (alert.labels.team, alert.labels.severity, alert.labels.service) == ("data", "critical", "from-description")
 
@@ -146,8 +260,17 @@ def test_alarm_tags_are_used_when_the_description_has_no_tokens() -> None:
 def test_metric_widget_of_a_single_metric_alarm() -> None:
     [alert] = normalise(sample_event("cloudwatch_alarm_eventbridge_metric"), DEFAULTS)
     widget = json.loads(alert.annotations.metric_widget)
-    assert widget["metrics"] == [["AWS/ECS", "CPUUtilization", "ClusterName", "safejob-production", "ServiceName",
-                                  "safejob-production-api", {"stat": "Average", "period": 60}]]
+    assert widget["metrics"] == [
+        [
+            "AWS/ECS",
+            "CPUUtilization",
+            "ClusterName",
+            "safejob-production",
+            "ServiceName",
+            "safejob-production-api",
+            {"stat": "Average", "period": 60},
+        ]
+    ]
     assert widget["region"] == REGION
     assert widget["title"] == "safejob-production-api-high-cpu"
     assert widget["annotations"] == {"horizontal": [{"label": "threshold", "value": 85.0}]}
@@ -200,16 +323,29 @@ def test_sns_shapes_all_normalise_alike() -> None:
     assert all(r == results[0] for r in results)
     [alert] = results[0]
     widget = json.loads(alert.annotations.metric_widget)
-    assert widget["metrics"] == [["AWS/RDS", "FreeStorageSpace", "DBInstanceIdentifier", "safejob-production",
-                                  {"stat": "Minimum", "period": 300}]]
+    assert widget["metrics"] == [
+        [
+            "AWS/RDS",
+            "FreeStorageSpace",
+            "DBInstanceIdentifier",
+            "safejob-production",
+            {"stat": "Minimum", "period": 300},
+        ]
+    ]
     assert widget["annotations"]["horizontal"][0]["value"] == 10737418240.0
 
 
 @pytest.mark.parametrize(
     ("region_name", "expected"),
-    [("EU (Ireland)", "eu-west-1"), ("Europe (Ireland)", "eu-west-1"), ("EU - Ireland", "eu-west-1"),
-     ("US East (N. Virginia)", "us-east-1"), ("US - N. Virginia", "us-east-1"), ("Asia Pacific (Tokyo)", "ap-northeast-1"),
-     ("Somewhere New", "us-east-1")],  # unknown: the configured default
+    [
+        ("EU (Ireland)", "eu-west-1"),
+        ("Europe (Ireland)", "eu-west-1"),
+        ("EU - Ireland", "eu-west-1"),
+        ("US East (N. Virginia)", "us-east-1"),
+        ("US - N. Virginia", "us-east-1"),
+        ("Asia Pacific (Tokyo)", "ap-northeast-1"),
+        ("Somewhere New", "us-east-1"),
+    ],  # unknown: the configured default
 )
 def test_sns_region_display_names_are_mapped(region_name: str, expected: str) -> None:
     message = sns_message()
@@ -228,16 +364,39 @@ def test_sns_arn_region_wins_over_the_display_name() -> None:
 
 def test_sns_metric_math_trigger() -> None:
     message = sns_message()
-    message["Trigger"] = {"Period": 60, "EvaluationPeriods": 1, "Threshold": 5.0, "Metrics": [
-        {"Expression": "m1+m2", "Id": "e1", "Label": "total", "ReturnData": True},
-        {"Id": "m1", "MetricStat": {"Metric": {"Dimensions": [{"value": "q1", "name": "QueueName"}],
-                                               "MetricName": "ApproximateNumberOfMessagesVisible", "Namespace": "AWS/SQS"},
-                                    "Period": 60, "Stat": "Sum"}, "ReturnData": False}]}
+    message["Trigger"] = {
+        "Period": 60,
+        "EvaluationPeriods": 1,
+        "Threshold": 5.0,
+        "Metrics": [
+            {"Expression": "m1+m2", "Id": "e1", "Label": "total", "ReturnData": True},
+            {
+                "Id": "m1",
+                "MetricStat": {
+                    "Metric": {
+                        "Dimensions": [{"value": "q1", "name": "QueueName"}],
+                        "MetricName": "ApproximateNumberOfMessagesVisible",
+                        "Namespace": "AWS/SQS",
+                    },
+                    "Period": 60,
+                    "Stat": "Sum",
+                },
+                "ReturnData": False,
+            },
+        ],
+    }
     [alert] = normalise(message, DEFAULTS)
     metrics = json.loads(alert.annotations.metric_widget)["metrics"]
-    assert metrics == [[{"expression": "m1+m2", "id": "e1", "label": "total"}],
-                       ["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", "q1",
-                        {"stat": "Sum", "period": 60, "id": "m1", "visible": False}]]
+    assert metrics == [
+        [{"expression": "m1+m2", "id": "e1", "label": "total"}],
+        [
+            "AWS/SQS",
+            "ApproximateNumberOfMessagesVisible",
+            "QueueName",
+            "q1",
+            {"stat": "Sum", "period": 60, "id": "m1", "visible": False},
+        ],
+    ]
 
 
 def test_sns_ok_resolves_and_insufficient_data_is_ignored() -> None:
@@ -285,7 +444,8 @@ def test_ecs_only_essential_container_failures_fire(change: dict[str, Any], aler
 def test_ecs_alert_says_which_container_failed() -> None:
     [alert] = normalise(sample_event("ecs_task_stopped"), DEFAULTS)
     assert alert.annotations.description.startswith(
-        "container web exited with code 137 (OutOfMemoryError: Container killed due to memory usage)")
+        "container web exited with code 137 (OutOfMemoryError: Container killed due to memory usage)"
+    )
     assert alert.labels.model_extra == {"cluster": "safejob-production"}
     assert alert.annotations.summary == "ECS task of api stopped: Essential container in task exited"
 
@@ -297,16 +457,27 @@ def test_ecs_task_outside_a_service_uses_the_default_service() -> None:
     assert alert.labels.service == "unknown"
 
 
-@pytest.mark.parametrize(("state", "fires"), [("FAILED", True), ("ABORTED", True), ("EXPIRED", True),
-                                              ("COMPLETED", False), ("RUNNING", False), ("CREATED", False)])
+@pytest.mark.parametrize(
+    ("state", "fires"),
+    [
+        ("FAILED", True),
+        ("ABORTED", True),
+        ("EXPIRED", True),
+        ("COMPLETED", False),
+        ("RUNNING", False),
+        ("CREATED", False),
+    ],
+)
 def test_backup_job_states(state: str, fires: bool) -> None:
     event = sample_event("backup_job_failed")
     event["detail"]["state"] = state
     assert bool(normalise(event, DEFAULTS)) is fires
 
 
-@pytest.mark.parametrize(("status", "fires"), [("FAILED", True), ("TIMED_OUT", True), ("ABORTED", True),
-                                               ("SUCCEEDED", False), ("RUNNING", False)])
+@pytest.mark.parametrize(
+    ("status", "fires"),
+    [("FAILED", True), ("TIMED_OUT", True), ("ABORTED", True), ("SUCCEEDED", False), ("RUNNING", False)],
+)
 def test_step_functions_statuses(status: str, fires: bool) -> None:
     event = sample_event("stepfunctions_execution_failed")
     event["detail"]["status"] = status
@@ -343,14 +514,13 @@ def test_health_scheduled_changes_are_info() -> None:
         ({"foo": 1}, "an object with foo"),
         ({"detail-type": "CloudWatch Alarm State Change"}, "without a 'detail' object"),
         ({"detail-type": "CloudWatch Alarm State Change", "detail": {"alarmName": "x"}}, "without state.value"),
-        ({"detail-type": "CloudWatch Alarm State Change", "detail": {"state": {"value": "WEIRD"}}},
-         "state 'WEIRD'"),
+        ({"detail-type": "CloudWatch Alarm State Change", "detail": {"state": {"value": "WEIRD"}}}, "state 'WEIRD'"),
         ({"source": "aws.cloudwatch", "alarmData": "nope"}, "without an 'alarmData' object"),
         ({"Records": []}, "'Records' that is not a non-empty list"),
         ({"Records": [{"foo": 1}]}, "an SNS record without an 'Sns' object"),
         ({"Records": [{"Sns": {"Message": "plain text"}}]}, "an SNS message that is not JSON"),
         ({"Records": [{"Sns": {"Message": "[1]"}}]}, "not a JSON object"),
-        ({"Records": [{"Sns": {"Message": "{\"x\": 1}"}}]}, "not a CloudWatch alarm notification"),
+        ({"Records": [{"Sns": {"Message": '{"x": 1}'}}]}, "not a CloudWatch alarm notification"),
     ],
 )
 def test_malformed_events_are_unknown(event: dict[str, Any], what: str) -> None:
@@ -375,8 +545,14 @@ def test_defaults_fill_what_the_event_lacks() -> None:
 
 @pytest.mark.parametrize(
     "stamp",
-    ["2026-03-02T10:00:00Z", "2026-03-02T10:00:00.000+0000", "2026-03-02T10:00:00+00:00", "2026-03-02T11:00:00+01:00",
-     "Mon, 02 Mar 2026 10:00:00 GMT", "2026-03-02T10:00:00"],
+    [
+        "2026-03-02T10:00:00Z",
+        "2026-03-02T10:00:00.000+0000",
+        "2026-03-02T10:00:00+00:00",
+        "2026-03-02T11:00:00+01:00",
+        "Mon, 02 Mar 2026 10:00:00 GMT",
+        "2026-03-02T10:00:00",
+    ],
 )
 def test_time_formats(stamp: str) -> None:
     event = alarm_event("X", "ALARM", T0)

@@ -4,11 +4,13 @@ group_interval, and never change what is sent."""
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import timedelta
+from datetime import datetime, timedelta
+from itertools import pairwise
 
 from alerting_support import T0, alarm_event, config_of
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
 from safejob_ops.alerting.models import Notification
 from safejob_ops.alerting.simulate import TimedInput, simulate
 
@@ -71,11 +73,11 @@ def test_redelivery_and_reordering_are_harmless(
     ids = [n.id for n in actual]
     assert len(ids) == len(set(ids))
     # AND no group is notified more often than once per group_interval
-    times: dict[str, list[object]] = defaultdict(list)
+    times: dict[str, list[datetime]] = defaultdict(list)
     for n in actual:
         times[n.group_key].append(n.at)
     for stamps in times.values():
-        assert all(b - a >= GROUP_INTERVAL for a, b in zip(stamps, stamps[1:], strict=False))  # type: ignore[operator]
+        assert all(b - a >= GROUP_INTERVAL for a, b in pairwise(stamps))
     # AND exactly the same notifications are sent as without the noise
     assert sent(actual) == sent(expected)
 
@@ -90,8 +92,9 @@ def test_every_firing_alarm_is_eventually_told(history: list[tuple[int, int, str
     for index, seconds, state in sorted(history, key=lambda c: (c[1], c[2] == "OK")):
         last[index] = (seconds, state)
     out = list(simulate(CONFIG, [event_of(c) for c in history], UNTIL))
-    firing_names = {(a.labels["alertname"], a.labels["service"]) for n in out for a in n.alerts
-                    if a.status.value == "firing"}
+    firing_names = {
+        (a.labels["alertname"], a.labels["service"]) for n in out for a in n.alerts if a.status.value == "firing"
+    }
     db_down = last.get(0, (0, "OK"))[1] == "ALARM"
     for index, (_, state) in last.items():
         name, tokens = ALARMS[index]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+
 from safejob_ops.alerting.config import AlertingConfig, parse_config
 from safejob_ops.alerting.routing import fallback_match, group_key_of, match_routes
 
@@ -26,8 +27,9 @@ def receivers_of(config: AlertingConfig, **labels: str) -> list[tuple[str, str]]
         ({"team": "web", "alertname": "CanaryFailed"}, [("0", "default")]),  # !~ excludes it
     ],
 )
-def test_alertmanager_route_semantics(routing_config: AlertingConfig, labels: dict[str, str],
-                                      expected: list[tuple[str, str]]) -> None:
+def test_alertmanager_route_semantics(
+    routing_config: AlertingConfig, labels: dict[str, str], expected: list[tuple[str, str]]
+) -> None:
     # GIVEN the routing fixture WHEN labels are routed THEN the routes are Alertmanager's
     assert receivers_of(routing_config, **labels) == expected
 
@@ -38,7 +40,10 @@ def test_a_match_carries_inherited_grouping_and_timings(routing_config: Alerting
     assert match.group_labels == {"alertname": "DiskFull", "service": "db"}
     assert match.group_key == '0.1.0:{alertname="DiskFull",service="db"}'
     assert (match.group_wait, match.group_interval, match.repeat_interval) == (
-        timedelta(seconds=45), timedelta(minutes=5), timedelta(hours=2))
+        timedelta(seconds=45),
+        timedelta(minutes=5),
+        timedelta(hours=2),
+    )
     assert match.mute_time_intervals == ("nights",)
     assert match.active_time_intervals == ()
 
@@ -70,8 +75,9 @@ def test_results_are_cached_per_label_set_and_independent_of_order(routing_confi
 
 
 def test_root_without_group_by_makes_one_group_per_route() -> None:
-    cfg = parse_config({"route": {"receiver": "r"}, "receivers": [{"name": "r", "type": "email",
-                                                                   "topic_arn": "env:T"}]})
+    cfg = parse_config(
+        {"route": {"receiver": "r"}, "receivers": [{"name": "r", "type": "email", "topic_arn": "env:T"}]}
+    )
     assert [m.group_key for m in match_routes(cfg, {"alertname": "A"})] == ["0:{}"]
 
 

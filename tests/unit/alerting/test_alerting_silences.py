@@ -7,6 +7,7 @@ from datetime import timedelta
 import pytest
 from alerting_support import T0, make_alert
 from pydantic import ValidationError
+
 from safejob_ops.alerting.models import AlertStatus
 from safejob_ops.alerting.silences import (
     MaintenanceWindowError,
@@ -19,11 +20,21 @@ from safejob_ops.alerting.silences import (
 )
 
 
-def silence(*matchers: str, start: timedelta = timedelta(0), length: timedelta = timedelta(hours=1),
-            expire_on_resolve: bool = False) -> Silence:
-    return Silence(id=silence_id(*matchers, str(start)), matchers=list(matchers), starts_at=T0 + start,
-                   ends_at=T0 + start + length, created_by="test", comment="test",
-                   expire_on_resolve=expire_on_resolve)
+def silence(
+    *matchers: str,
+    start: timedelta = timedelta(0),
+    length: timedelta = timedelta(hours=1),
+    expire_on_resolve: bool = False,
+) -> Silence:
+    return Silence(
+        id=silence_id(*matchers, str(start)),
+        matchers=list(matchers),
+        starts_at=T0 + start,
+        ends_at=T0 + start + length,
+        created_by="test",
+        comment="test",
+        expire_on_resolve=expire_on_resolve,
+    )
 
 
 def test_a_silence_is_active_from_start_until_end_exclusive() -> None:

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from alerting_support import T0, alarm_event, sample_event
+
 from safejob_ops.alerting.config import AlertingConfig
 from safejob_ops.alerting.models import Notification
 from safejob_ops.alerting.simulate import SimulationError, TimedInput, simulate
@@ -15,8 +16,13 @@ from safejob_ops.alerting.simulate import SimulationError, TimedInput, simulate
 S, M = timedelta(seconds=1), timedelta(minutes=1)
 
 
-def alarm(at: datetime, name: str, state: str = "ALARM", tokens: str = "severity=warning service=api",
-          region: str = "eu-west-1") -> TimedInput:
+def alarm(
+    at: datetime,
+    name: str,
+    state: str = "ALARM",
+    tokens: str = "severity=warning service=api",
+    region: str = "eu-west-1",
+) -> TimedInput:
     event = alarm_event(name, state, at, description=f"{name} {tokens}")
     event["region"] = region
     return TimedInput(at=at, event=event)
@@ -27,8 +33,15 @@ def line(at: datetime, **body: Any) -> TimedInput:
 
 
 def summary(notifications: list[Notification]) -> list[tuple[timedelta, str, str, list[str]]]:
-    return [(n.at - T0, n.receiver, n.status.value, sorted(f"{a.labels['alertname']}@{a.labels['region']}:{a.status.value}"
-                                                          for a in n.alerts)) for n in notifications]
+    return [
+        (
+            n.at - T0,
+            n.receiver,
+            n.status.value,
+            sorted(f"{a.labels['alertname']}@{a.labels['region']}:{a.status.value}" for a in n.alerts),
+        )
+        for n in notifications
+    ]
 
 
 def run(config: AlertingConfig, inputs: list[TimedInput], until: datetime | None = None) -> list[Notification]:
@@ -37,7 +50,9 @@ def run(config: AlertingConfig, inputs: list[TimedInput], until: datetime | None
 
 def test_alerts_of_one_group_are_sent_together_after_group_wait(sim_config: AlertingConfig) -> None:
     out = run(sim_config, [alarm(T0, "HighLatency"), alarm(T0 + 10 * S, "HighLatency", region="us-east-1")])
-    assert summary(out) == [(30 * S, "chat", "firing", ["HighLatency@eu-west-1:firing", "HighLatency@us-east-1:firing"])]
+    assert summary(out) == [
+        (30 * S, "chat", "firing", ["HighLatency@eu-west-1:firing", "HighLatency@us-east-1:firing"])
+    ]
     assert out[0].group_key == '0:{alertname="HighLatency",service="api"}'
 
 
@@ -117,8 +132,15 @@ def test_a_silence_keeps_matching_alerts_quiet_until_it_ends(sim_config: Alertin
 
 def test_expire_on_resolve_ends_the_silence_when_its_alert_resolves(sim_config: AlertingConfig) -> None:
     inputs = [
-        line(T0 - M, silence={"matchers": ['service="api"'], "ends_at": (T0 + 600 * M).isoformat(),
-                              "expire_on_resolve": True, "created_by": "oncall"}),
+        line(
+            T0 - M,
+            silence={
+                "matchers": ['service="api"'],
+                "ends_at": (T0 + 600 * M).isoformat(),
+                "expire_on_resolve": True,
+                "created_by": "oncall",
+            },
+        ),
         alarm(T0, "HighLatency"),
         alarm(T0 + 2 * M, "HighLatency", "OK"),  # ends the silence
         alarm(T0 + 10 * M, "ErrorRate"),  # so this one is sent
@@ -131,24 +153,33 @@ def test_expire_on_resolve_ends_the_silence_when_its_alert_resolves(sim_config: 
 
 def test_a_route_outside_its_active_interval_waits(sim_config: AlertingConfig) -> None:
     evening = T0.replace(hour=16, minute=50)  # Monday, office hours end at 17:00 UTC
-    out = run(sim_config, [alarm(evening, "Digest", tokens="severity=info service=api")],
-              until=T0.replace(day=3, hour=9, minute=10))
+    out = run(
+        sim_config,
+        [alarm(evening, "Digest", tokens="severity=info service=api")],
+        until=T0.replace(day=3, hour=9, minute=10),
+    )
     # sent in office hours; muted all night, then repeated at the first tick of the next office hours
     assert [(n.at, n.receiver) for n in out] == [
         (evening + 30 * S, "mail"),
         (T0.replace(day=3, hour=9, minute=0, second=30), "mail"),
     ]
     late = T0.replace(hour=17, minute=30)
-    out = run(sim_config, [alarm(late, "Digest", tokens="severity=info service=api")],
-              until=T0.replace(day=3, hour=9, minute=10))
+    out = run(
+        sim_config,
+        [alarm(late, "Digest", tokens="severity=info service=api")],
+        until=T0.replace(day=3, hour=9, minute=10),
+    )
     # muted all night; the first tick at or after 09:00 the next day sends it
     assert [(n.at, n.receiver) for n in out] == [(T0.replace(day=3, hour=9, minute=0, second=30), "mail")]
 
 
 def test_a_mute_interval_silences_a_route(sim_config: AlertingConfig) -> None:
     last_day = T0.replace(day=31, hour=12)  # data-freeze: the last day of the month
-    out = run(sim_config, [alarm(last_day, "EtlLag", tokens="team=data service=etl")],
-              until=T0.replace(month=4, day=1, hour=0, minute=30))
+    out = run(
+        sim_config,
+        [alarm(last_day, "EtlLag", tokens="team=data service=etl")],
+        until=T0.replace(month=4, day=1, hour=0, minute=30),
+    )
     assert [n.at for n in out] == [T0.replace(month=4, day=1, hour=0, minute=0, second=30)]
 
 
@@ -173,8 +204,11 @@ def test_a_maintenance_window_expires_by_itself(sim_config: AlertingConfig) -> N
 
 
 def test_maintenance_longer_than_allowed_is_an_error(sim_config: AlertingConfig) -> None:
-    inputs = [TimedInput.model_validate({"at": T0, "maintenance": {"service": "api", "action": "open",
-                                                                      "duration": "3h"}, "line": 4})]
+    inputs = [
+        TimedInput.model_validate(
+            {"at": T0, "maintenance": {"service": "api", "action": "open", "duration": "3h"}, "line": 4}
+        )
+    ]
     with pytest.raises(SimulationError, match=r"line 4: maintenance.duration: .*longer than the maximum"):
         run(sim_config, inputs)
 

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+
 from safejob_ops.alerting.config import AlertingConfig, TimeInterval, TimeIntervalSpec
 from safejob_ops.alerting.routing import match_routes
 from safejob_ops.alerting.timeintervals import in_time_interval, is_muted
@@ -64,8 +65,15 @@ def test_negative_days_follow_the_zone_across_month_ends() -> None:
 
 
 def test_a_named_interval_matches_when_any_entry_does() -> None:
-    interval = TimeInterval.model_validate({"name": "off", "time_intervals": [
-        {"weekdays": ["saturday", "sunday"]}, {"times": [{"start_time": "00:00", "end_time": "07:00"}]}]})
+    interval = TimeInterval.model_validate(
+        {
+            "name": "off",
+            "time_intervals": [
+                {"weekdays": ["saturday", "sunday"]},
+                {"times": [{"start_time": "00:00", "end_time": "07:00"}]},
+            ],
+        }
+    )
     assert in_time_interval(at(2026, 3, 7, 12, 0), interval)  # Saturday noon
     assert in_time_interval(at(2026, 3, 2, 6, 59), interval)  # Monday early morning
     assert not in_time_interval(at(2026, 3, 2, 7, 0), interval)

@@ -16,10 +16,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from pydantic import ValidationError
+
 from safejob_ops.alerting.config import ConfigError, load_config
 from safejob_ops.alerting.models import Notification
 from safejob_ops.alerting.simulate import SimulationError, TimedInput, simulate
-
 from safejob_tools.commands import live
 
 if TYPE_CHECKING:

@@ -44,8 +44,9 @@ def invoke_command(args: argparse.Namespace) -> int:
             functions = sorted(k for k, v in stack.resources.items() if v in aws.runtime.names())
             print(f"error: no function {args.function!r} in template.yaml; fix: one of {functions}", file=sys.stderr)
             return 2
-        response = aws.client("lambda").invoke(FunctionName=stack.resources[args.function],
-                                               Payload=json.dumps(event).encode())
+        response = aws.client("lambda").invoke(
+            FunctionName=stack.resources[args.function], Payload=json.dumps(event).encode()
+        )
         payload = json.loads(response["Payload"].read() or b"null")
         print(json.dumps(payload, indent=2, sort_keys=True))
         return 1 if "FunctionError" in response else 0

@@ -56,8 +56,9 @@ def replay_dead_letters(sqs: Any, lambda_client: Any, outputs: dict[str, str], m
     function = outputs["AlarmRouteDeliverFunctionName"]
     report = ReplayReport()
     while len(report.replayed) < max_messages:
-        batch = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0,
-                                    VisibilityTimeout=60).get("Messages", [])
+        batch = sqs.receive_message(
+            QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0, VisibilityTimeout=60
+        ).get("Messages", [])
         if not batch:
             break
         for message in batch:
@@ -69,10 +70,14 @@ def replay_dead_letters(sqs: Any, lambda_client: Any, outputs: dict[str, str], m
             )
             payload = json.loads(response["Payload"].read() or b"null")
             ok = "FunctionError" not in response
-            report.replayed.append(ReplayedMessage(
-                notification_id=notification["id"], receiver=notification["receiver"], delivered=ok,
-                error="" if ok else f"{payload.get('errorType')}: {payload.get('errorMessage')}",
-            ))
+            report.replayed.append(
+                ReplayedMessage(
+                    notification_id=notification["id"],
+                    receiver=notification["receiver"],
+                    delivered=ok,
+                    error="" if ok else f"{payload.get('errorType')}: {payload.get('errorMessage')}",
+                )
+            )
             if ok:
                 sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
             if len(report.replayed) >= max_messages:
@@ -86,8 +91,9 @@ class AdminCallError(RuntimeError):
 
 def call_admin(lambda_client: Any, outputs: dict[str, str], request: dict[str, Any]) -> dict[str, Any]:
     """Invoke the alarm_route admin API (silences, maintenance windows); errors name the bad field."""
-    response = lambda_client.invoke(FunctionName=outputs["AlarmRouteAdminFunctionName"],
-                                    Payload=json.dumps(request).encode())
+    response = lambda_client.invoke(
+        FunctionName=outputs["AlarmRouteAdminFunctionName"], Payload=json.dumps(request).encode()
+    )
     payload: dict[str, Any] = json.loads(response["Payload"].read() or b"{}")
     if "FunctionError" in response:
         raise AdminCallError(f"{payload.get('errorType')}: {payload.get('errorMessage')}")
@@ -109,9 +115,12 @@ def _clients(args: argparse.Namespace) -> tuple[Any, Any, dict[str, str]]:
 
 
 def _add_stack_argument(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--stack-name", default=None,
-                        help=f"the deployed stack (default: ${DEFAULT_STACK_ENV}); credentials and region from the "
-                        "usual AWS environment")
+    parser.add_argument(
+        "--stack-name",
+        default=None,
+        help=f"the deployed stack (default: ${DEFAULT_STACK_ENV}); credentials and region from the "
+        "usual AWS environment",
+    )
 
 
 def register_alert_commands(commands: Any) -> None:
@@ -125,17 +134,32 @@ def register_alert_commands(commands: Any) -> None:
     silence_commands = silence.add_subparsers(dest="silence_command", metavar="ACTION", required=True)
     add = silence_commands.add_parser("add", help="create a silence")
     _add_stack_argument(add)
-    add.add_argument("--matcher", action="append", required=True, dest="matchers",
-                     help="an Alertmanager matcher, e.g. 'alertname=\"HighCPU\"' (repeatable; all must match)")
+    add.add_argument(
+        "--matcher",
+        action="append",
+        required=True,
+        dest="matchers",
+        help="an Alertmanager matcher, e.g. 'alertname=\"HighCPU\"' (repeatable; all must match)",
+    )
     add.add_argument("--duration-minutes", type=int, default=None, help="how long (default 60)")
     add.add_argument("--ends-at", default=None, help="or an ISO-8601 end time")
     add.add_argument("--expire-on-resolve", action="store_true", help="end it when a matching alert resolves")
     add.add_argument("--comment", required=True, help="why (shown to whoever wonders why nobody was paged)")
     add.add_argument("--created-by", default=os.environ.get("USER", "cli"))
-    add.set_defaults(func=lambda a: _admin_command(a, {
-        "action": "create_silence", "matchers": a.matchers, "duration_minutes": a.duration_minutes,
-        "ends_at": a.ends_at, "expire_on_resolve": a.expire_on_resolve, "comment": a.comment,
-        "created_by": a.created_by}))
+    add.set_defaults(
+        func=lambda a: _admin_command(
+            a,
+            {
+                "action": "create_silence",
+                "matchers": a.matchers,
+                "duration_minutes": a.duration_minutes,
+                "ends_at": a.ends_at,
+                "expire_on_resolve": a.expire_on_resolve,
+                "comment": a.comment,
+                "created_by": a.created_by,
+            },
+        )
+    )
     expire = silence_commands.add_parser("expire", help="end a silence now")
     _add_stack_argument(expire)
     expire.add_argument("silence_id")
@@ -152,14 +176,21 @@ def register_alert_commands(commands: Any) -> None:
     opening.add_argument("--service", required=True)
     opening.add_argument("--opened-by", default=os.environ.get("USER", "cli"))
     opening.add_argument("--duration-minutes", type=int, default=None)
-    opening.set_defaults(func=lambda a: _admin_command(a, {
-        "action": "open_maintenance", "service": a.service, "opened_by": a.opened_by,
-        "duration_minutes": a.duration_minutes}))
+    opening.set_defaults(
+        func=lambda a: _admin_command(
+            a,
+            {
+                "action": "open_maintenance",
+                "service": a.service,
+                "opened_by": a.opened_by,
+                "duration_minutes": a.duration_minutes,
+            },
+        )
+    )
     closing = maintenance_commands.add_parser("close", help="close a maintenance window")
     _add_stack_argument(closing)
     closing.add_argument("silence_id")
-    closing.set_defaults(func=lambda a: _admin_command(a, {"action": "close_maintenance",
-                                                           "silence_id": a.silence_id}))
+    closing.set_defaults(func=lambda a: _admin_command(a, {"action": "close_maintenance", "silence_id": a.silence_id}))
 
 
 def _drop_none(request: dict[str, Any]) -> dict[str, Any]:
@@ -186,6 +217,7 @@ def replay_command(args: argparse.Namespace) -> int:
     report = replay_dead_letters(sqs, lambda_client, outputs, args.max)
     for item in report.replayed:
         print(item.model_dump_json())
-    print(f"replayed {len(report.replayed)}: {report.delivered} delivered, {report.failed} still failing",
-          file=sys.stderr)
+    print(
+        f"replayed {len(report.replayed)}: {report.delivered} delivered, {report.failed} still failing", file=sys.stderr
+    )
     return 0 if report.failed == 0 else 1

@@ -517,14 +517,18 @@ def _semantic_after_repair(data: dict[str, Any], locs: list[tuple[int | str, ...
 
 def _mark(node: Any, loc: tuple[int | str, ...]) -> None:
     for i, part in enumerate(loc):
-        last = i == len(loc) - 1
-        key: int | str = "continue" if part == "continue_" else part
-        if (isinstance(node, dict) and isinstance(key, str) and key in node) or (isinstance(node, list) and isinstance(key, int) and key < len(node)):
-            if last:
-                node[key] = _DROP
-            node = node[key]
-        else:
+        key: Any = "continue" if part == "continue_" else part
+        if not _has(node, key):
             return
+        if i == len(loc) - 1:
+            node[key] = _DROP
+        node = node[key]
+
+
+def _has(node: object, key: int | str) -> bool:
+    if isinstance(node, dict):
+        return isinstance(key, str) and key in node
+    return isinstance(node, list) and isinstance(key, int) and key < len(node)
 
 
 def _sweep(node: Any) -> Any:

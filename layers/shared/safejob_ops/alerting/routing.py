@@ -50,7 +50,8 @@ def match_routes(config: AlertingConfig, labels: Mapping[str, str]) -> list[Rout
     ...     {"matchers": ['severity="critical"'], "receiver": "pager", "continue": True},
     ...     {"matchers": ['team="data"'], "receiver": "data"}]},
     ...     "receivers": [{"name": n, "type": "email", "topic_arn": "env:T"} for n in ("all", "pager", "data")]})
-    >>> [(m.receiver, m.group_key) for m in match_routes(cfg, {"alertname": "X", "severity": "critical", "team": "data"})]
+    >>> labels = {"alertname": "X", "severity": "critical", "team": "data"}
+    >>> [(m.receiver, m.group_key) for m in match_routes(cfg, labels)]
     [('pager', '0.0:{alertname="X"}'), ('data', '0.1:{alertname="X"}')]
     >>> [m.receiver for m in match_routes(cfg, {"alertname": "X", "severity": "info"})]
     ['all']

@@ -1,0 +1,159 @@
+"""What the benchmarks report: one pydantic model per benchmark, and the whole report (`.bench/results.json`).
+
+Figures are medians over several runs with their min and max, and ratios against a baseline measured in the same
+run (never absolute thresholds: the machines are shared and noisy).
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Sequence
+from typing import Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+
+class Spread(BaseModel):
+    """min / median / max of one figure over several runs."""
+
+    model_config = ConfigDict(frozen=True)
+
+    min: float
+    median: float
+    max: float
+
+    @classmethod
+    def of(cls, values: Sequence[float]) -> Spread:
+        """>>> Spread.of([3.0, 1.0, 2.0])
+        Spread(min=1.0, median=2.0, max=3.0)
+        """
+        if not values:
+            raise ValueError("no values")
+        return cls(min=min(values), median=statistics.median(values), max=max(values))
+
+
+class Cost(BaseModel):
+    """One contributor to a cold start: an import (cumulative, from `python -X importtime`) or an init call made by
+    the handler module's body (from cProfile, so inflated by the profiler: compare them with each other)."""
+
+    kind: Literal["import", "init"]
+    what: str
+    ms: float
+    detail: str = ""
+
+
+# ------------------------------------------------------------------------------------------------ cold start
+class ColdStartResult(BaseModel):
+    function: str
+    handler: str = Field(description="the handler file, relative to the repository")
+    runs: int
+    wall_ms: Spread = Field(description="whole fresh process: interpreter start, imports and module init")
+    cpu_ms: Spread = Field(description="user + system CPU of the same processes")
+    import_ms: Spread = Field(description="the handler module's import and init alone, timed inside the process")
+    baseline_wall_ms: Spread = Field(description="`python -c 'import boto3'`, run in turn with the function")
+    ratio: Spread = Field(description="function wall / baseline wall, pair by pair")
+    target: float
+    passed: bool
+    top_costs: list[Cost] = Field(default_factory=list, description="where the time goes (always measured)")
+
+
+class ColdStartReport(BaseModel):
+    python: str
+    baseline_command: str
+    runs: int
+    target: float
+    functions: list[ColdStartResult]
+
+
+# ------------------------------------------------------------------------------------------------ routing
+class HotSpot(BaseModel):
+    function: str
+    calls: int
+    own_ms: float
+    cumulative_ms: float
+
+
+class RoutingReport(BaseModel):
+    events: int
+    alarms: int
+    alerts: int = Field(description="alerts the events normalised into (one per alarm state change)")
+    route_matches: int = Field(description="routes the alerts matched, in all")
+    runs: int
+    alerts_per_second: Spread
+    floor_events_per_second: Spread = Field(description="json.loads(json.dumps(event)) of the same events")
+    ratio_to_floor: Spread = Field(description="routing time / floor time, run by run (how many floors it costs)")
+    target_alerts_per_second: float
+    passed: bool
+    hot_spots: list[HotSpot] = Field(default_factory=list, description="profiled only when the target is missed")
+
+
+# ------------------------------------------------------------------------------------------------ end to end
+class LostAlert(BaseModel):
+    alarm: str
+    region: str
+    fingerprint: str
+    receiver: str
+    episodes_seconds: list[float] = Field(description="how long each of its firing episodes lasted")
+
+
+class WindowViolation(BaseModel):
+    receiver: str
+    group_key: str
+    count: int
+    window_seconds: float
+    at: list[str] = Field(description="the notification log timestamps inside the window")
+
+
+class E2EReport(BaseModel):
+    alarms: int
+    storm_events: int = Field(description="distinct state changes sent during the storm")
+    redeliveries: int = Field(description="storm events sent a second time, after the alarm's next state change")
+    resolve_events: int = Field(description="OK events sent at the end to alarms still firing")
+    threads: int
+    ingest_errors: int
+    stale_ignored: int = Field(description="events the ingest refused as older than the stored state")
+    storm_seconds: float
+    ingest_events_per_second: float
+    ingest_latency_ms: Spread
+    drain_seconds: float = Field(description="from the last resolve until every group execution had finished")
+    total_seconds: float
+    executions: dict[str, int] = Field(description="group executions by final status")
+    groups_created: int
+    notifications: int = Field(description="entries in the notification log")
+    notifications_by_receiver: dict[str, int]
+    distinct_groups_notified: int
+    max_notifications_per_group_interval: int = Field(description="must be <= 1")
+    window_violations: list[WindowViolation] = Field(default_factory=list)
+    sink_requests: dict[str, int] = Field(description="requests the local HTTP sink got, by path")
+    requests_logged: int = Field(description="HTTP requests the notification log says were sent")
+    alerts_expected: int = Field(description="(alert, receiver) pairs that fired in the storm")
+    alerts_notified: int
+    excused_short: int = Field(description="every firing episode shorter than the route's group_wait")
+    excused_inhibited: int = Field(description="never notified while an inhibiting critical alert fired")
+    excused_time_muted: int = Field(description="the route was outside its active time intervals")
+    lost_alerts: int
+    lost: list[LostAlert] = Field(default_factory=list)
+    duplicate_notification_ids: int = Field(description="notification ids logged more than once")
+    duplicate_sink_requests: int = Field(description="sink requests beyond those the notification log accounts for")
+    missing_sink_requests: int = Field(description="logged requests the sink never got")
+    consistent: bool = Field(description="the counts agree with each other (see `problems`)")
+    problems: list[str] = Field(default_factory=list)
+    passed: bool
+
+
+# ------------------------------------------------------------------------------------------------ the whole run
+class Machine(BaseModel):
+    python: str
+    platform: str
+    cpus: int
+
+
+class BenchReport(BaseModel):
+    started_at: AwareDatetime
+    seconds: float
+    quick: bool
+    machine: Machine
+    coldstart: ColdStartReport | None = None
+    routing: RoutingReport | None = None
+    e2e: E2EReport | None = None
+    missed: list[str] = Field(default_factory=list, description="every target missed, in words")
