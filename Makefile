@@ -27,6 +27,7 @@ PY312_BIN := $(patsubst %/,%,$(dir $(PYTHON312)))
 # sam build resolves python3.12 from PATH, so the real interpreter goes first.
 SAM := PATH="$(PY312_BIN):$$PATH" SAM_CLI_TELEMETRY=0 $(VENV)/bin/sam
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+require_python312 = test -n "$(PYTHON312)" || { echo "python3.12 not found: pyenv install 3.12, or make PYTHON312=/path/to/python3.12" >&2; exit 1; }
 
 VENV_STAMP := $(VENV)/.installed
 CHECKOV_STAMP := $(TOOLS)/checkov/.installed-$(CHECKOV_VERSION)
@@ -46,17 +47,15 @@ install-checkov: $(CHECKOV_STAMP)
 install-node: $(NODE_STAMP)
 
 $(VENV_STAMP): pyproject.toml
-	@test -n "$(PYTHON312)" || { echo "python3.12 not found: pyenv install 3.12, or make PYTHON312=/path/to/python3.12" >&2; exit 1; }
-	@$(PY) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 12))' 2>/dev/null \
-	  || { echo "creating $(VENV) with $(PYTHON312)"; rm -rf $(VENV); "$(PYTHON312)" -m venv $(VENV); }
+	@$(PY) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 12))' 2>/dev/null || { \
+	  $(require_python312); echo "creating $(VENV) with $(PYTHON312)"; rm -rf $(VENV); "$(PYTHON312)" -m venv $(VENV); }
 	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
 	@touch $@
 
 # checkov pins an old boto3, so it gets its own environment.
 $(CHECKOV_STAMP):
-	@test -n "$(PYTHON312)" || { echo "python3.12 not found" >&2; exit 1; }
-	@$(TOOLS)/checkov/bin/python -c 'import sys; sys.exit(sys.version_info[:2] != (3, 12))' 2>/dev/null \
-	  || { rm -rf $(TOOLS)/checkov; "$(PYTHON312)" -m venv $(TOOLS)/checkov; }
+	@$(TOOLS)/checkov/bin/python -c 'import sys; sys.exit(sys.version_info[:2] != (3, 12))' 2>/dev/null || { \
+	  $(require_python312); rm -rf $(TOOLS)/checkov; "$(PYTHON312)" -m venv $(TOOLS)/checkov; }
 	$(TOOLS)/checkov/bin/python -m pip install --quiet --disable-pip-version-check 'checkov==$(CHECKOV_VERSION)'
 	@rm -f $(TOOLS)/checkov/.installed-*
 	@touch $@

@@ -118,7 +118,8 @@ class E2EReport(BaseModel):
     drain_seconds: float = Field(description="from the last resolve until every group execution had finished")
     total_seconds: float
     executions: dict[str, int] = Field(description="group executions by final status")
-    groups_created: int
+    groups_created: int = Field(description="group generations created (each starts one execution)")
+    distinct_groups: int = Field(description="distinct group keys created")
     notifications: int = Field(description="entries in the notification log")
     notifications_by_receiver: dict[str, int]
     distinct_groups_notified: int

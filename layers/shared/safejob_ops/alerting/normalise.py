@@ -440,27 +440,21 @@ def _link(base: str, labels: Labels, label: str) -> str:
     """`base` as a {label} template, or base + "/" + the label's value; "" without a base."""
     if not base:
         return ""
-    view = _LabelView(labels)
+    # The model's field values (a StrEnum formats as its value) and its extra labels, without a model_dump.
+    values = _Blank(labels.__dict__)
+    if labels.model_extra:
+        values.update(labels.model_extra)
     if "{" in base:
         try:
-            return base.format_map(view)
+            return base.format_map(values)
         except (ValueError, IndexError):
             return base
-    return f"{base.rstrip('/')}/{view[label]}"
+    return f"{base.rstrip('/')}/{values[label]}"
 
 
-class _LabelView(dict[str, str]):
-    """Label values by name for str.format_map, read from the model on demand ("" for a label it lacks)."""
-
-    def __init__(self, labels: Labels) -> None:
-        super().__init__()
-        self._labels = labels
-
+class _Blank(dict[str, Any]):
     def __missing__(self, key: str) -> str:
-        value = getattr(self._labels, key, None) if key in Labels.model_fields else None
-        if value is None:
-            value = (self._labels.model_extra or {}).get(key, "")
-        return str(value)
+        return ""
 
 
 # --- metric widgets (CloudWatch GetMetricWidgetImage) ------------------------------------------------------------

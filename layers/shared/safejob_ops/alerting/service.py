@@ -47,7 +47,7 @@ def execution_name(group_key: str, created_at: datetime) -> str:
 
     >>> from datetime import UTC
     >>> execution_name('0:{alertname="X"}', datetime(2026, 1, 1, tzinfo=UTC))
-    'a0a8e0a4e4b1b7d1a3b2e8f8c6f1a5c3-1767225600000'
+    'a66e141a25344023cff9a3ee23469342-1767225600000'
     """
     digest = hashlib.sha256(group_key.encode()).hexdigest()[:32]
     return f"{digest}-{int(created_at.timestamp() * 1000)}"

@@ -1,0 +1,410 @@
+"""End to end: an alarm storm through the emulator, from the ingest Lambda to the receivers, then counted.
+
+The storm (bench/storm.py) is sent by several threads, each owning some alarms, so that each alarm's state changes
+arrive in order, as CloudWatch sends them. Each thread paces its rounds (`min_round_seconds`) so that a firing
+episode lasts longer than the local group_wait. A few events are delivered a second time after the alarm's next
+state change (EventBridge delivers at least once, not in order): the ingest must ignore them as stale. The storm
+ends by resolving every alarm still firing; the run then waits for every group execution to finish, and counts
+from the notification log (DynamoDB) and from the local HTTP sink.
+
+Lost alert: an (alert, receiver) pair whose alert fired but whose fingerprint is in no notification of that
+receiver; excused when every firing episode was shorter than the route's group_wait, when an inhibiting alert fired
+while it did (config inhibit_rules), or when the route was outside its active time intervals.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import random
+import threading
+import time
+import uuid
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+
+from safejob_ops.adapters.alert_store import DynamoAlertStore
+from safejob_ops.alerting.config import AlertingConfig, load_config
+from safejob_ops.alerting.inhibit import inhibited_by
+from safejob_ops.alerting.models import Alert
+from safejob_ops.alerting.normalise import normalise
+from safejob_ops.alerting.routing import RouteMatch, match_routes
+from safejob_ops.alerting.timeintervals import is_muted
+from safejob_ops.settings import config_file
+from safejob_tools.bench.results import E2EReport, LostAlert, Spread, WindowViolation
+from safejob_tools.bench.storm import Alarm, State, event_counts, make_alarms
+from safejob_tools.localaws.deploy import DeployedStack, deploy
+from safejob_tools.localaws.seed import LOCAL_CONFIG, seed_receiver_secrets
+from safejob_tools.localaws.server import LocalAws
+from safejob_tools.localaws.sink import HttpSink, RecordedRequest
+
+Kind = Literal["storm", "redelivery", "resolve"]
+
+
+@dataclass(frozen=True)
+class E2EParams:
+    alarms: int = 200
+    events: int = 2000
+    threads: int = 8
+    redelivery_fraction: float = 0.05
+    min_round_seconds: float = 1.5
+    drain_timeout_seconds: float = 120.0
+    seed: int = 7
+
+
+FULL = E2EParams()
+QUICK = E2EParams(alarms=20, events=200, threads=4, drain_timeout_seconds=60.0)
+
+
+@dataclass(frozen=True, slots=True)
+class Sent:
+    """One ingest invocation, timed on the monotonic clock."""
+
+    alarm: int
+    state: State
+    kind: Kind
+    started: float
+    finished: float
+    ok: bool
+    stale: bool
+    groups_created: tuple[str, ...] = ()
+
+
+@dataclass
+class _Storm:
+    alarms: list[Alarm]
+    counts: list[int]
+    redeliver: set[tuple[int, int]]  # (alarm, index of the state change sent again after the next one)
+    sent: list[Sent] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def record(self, sent: Sent) -> None:
+        with self.lock:
+            self.sent.append(sent)
+
+
+def _pause(seconds: float) -> None:
+    if seconds > 0:
+        threading.Event().wait(seconds)
+
+
+@contextlib.contextmanager
+def emulator() -> Iterator[tuple[DeployedStack, HttpSink]]:
+    """The local AWS emulator with the stack deployed and the receivers pointed at a fresh HTTP sink."""
+    with HttpSink() as sink, LocalAws() as aws:
+        stack = deploy(aws, parameters={"PagerDutyEventsUrl": sink.url("/pagerduty")})
+        seed_receiver_secrets(aws, sink)
+        yield stack, sink
+
+
+def run(params: E2EParams = FULL, stack: DeployedStack | None = None, sink: HttpSink | None = None,
+        progress: Callable[[str], None] | None = None) -> E2EReport:
+    """Run the storm against `stack` (or a fresh emulator when None) and count what happened. Only this run's alarms
+    (uniquely named) are counted, so a shared emulator (the test session's) works too."""
+    if stack is None or sink is None:
+        with emulator() as (own_stack, own_sink):
+            return run(params, own_stack, own_sink, progress)
+    say = progress or (lambda _: None)
+    started = time.monotonic()
+    prefix = f"Bench{uuid.uuid4().hex[:6]}-"
+    alarms = make_alarms(params.alarms, prefix=prefix, seed=params.seed)
+    counts = event_counts(params.events, params.alarms, seed=params.seed)
+    rng = random.Random(params.seed)
+    candidates = [(i, r) for i, c in enumerate(counts) for r in range(c - 1)]
+    redeliver = set(rng.sample(candidates, round(params.events * params.redelivery_fraction)))
+    storm = _Storm(alarms, counts, redeliver)
+
+    say(f"storm: {params.events} state changes of {params.alarms} alarms, {params.threads} threads")
+    storm_started = time.monotonic()
+    arn = stack.output("AlarmRouteIngestFunctionArn")
+    workers = [
+        threading.Thread(target=_drive, args=(storm, list(range(t, params.alarms, params.threads)), stack, arn,
+                                              params.min_round_seconds), name=f"storm-{t}")
+        for t in range(params.threads)
+    ]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    storm_seconds = time.monotonic() - storm_started
+
+    say("storm sent; waiting for every group execution to finish")
+    drain_started = time.monotonic()
+    executions = _drain(stack, prefix, params.drain_timeout_seconds)
+    drain_seconds = time.monotonic() - drain_started
+
+    config = load_config(config_file(LOCAL_CONFIG))
+    store = DynamoAlertStore(stack.output("AlarmRouteStateTableName"), client=stack.aws.client("dynamodb"))
+    log = [e for e in store.notification_log() if prefix in e["group_key"]]
+    expected = _expected_routes(alarms, config)
+    fingerprints = {fp for fp, _ in expected.values()}
+    requests = [r for r in sink.requests() if prefix.encode() in r.raw or _dedup_key(r) in fingerprints]
+    return _count(params, storm, config, expected, log, requests, executions,
+                  storm_seconds=storm_seconds, drain_seconds=drain_seconds,
+                  total_seconds=time.monotonic() - started)
+
+
+# ------------------------------------------------------------------------------------------------ sending
+def _drive(storm: _Storm, partition: list[int], stack: DeployedStack, arn: str, min_round: float) -> None:
+    """One sender thread: round r sends the r-th state change of each of its alarms (and any redelivery due)."""
+    client = stack.aws.client("lambda")
+    last_at: dict[int, datetime] = {}
+    payloads: dict[tuple[int, int], bytes] = {}
+
+    def stamp(i: int) -> datetime:
+        # Alarm timestamps have millisecond precision: keep each alarm's strictly increasing.
+        at = max(datetime.now(UTC), last_at.get(i, datetime.min.replace(tzinfo=UTC)) + timedelta(milliseconds=1))
+        last_at[i] = at
+        return at
+
+    def send(i: int, state: State, kind: Kind, payload: bytes) -> None:
+        begun = time.monotonic()
+        ok, stale, created = True, False, ()
+        try:
+            response = client.invoke(FunctionName=arn, Payload=payload)
+            body = json.loads(response["Payload"].read())
+            ok = "FunctionError" not in response
+            if ok:
+                stale = bool(body.get("stale"))
+                created = tuple(body.get("groups_created", []))
+        except Exception:  # noqa: BLE001 - an emulator error is counted as an ingest error, the storm goes on
+            ok = False
+        storm.record(Sent(i, state, kind, begun, time.monotonic(), ok, stale, created))
+
+    rounds = max((storm.counts[i] for i in partition), default=0)
+    for r in range(rounds):
+        round_started = time.monotonic()
+        for i in partition:
+            if r >= storm.counts[i]:
+                continue
+            state: State = "ALARM" if r % 2 == 0 else "OK"
+            payloads[i, r] = json.dumps(storm.alarms[i].event(state, at=stamp(i))).encode()
+            send(i, state, "storm", payloads[i, r])
+            if (i, r - 1) in storm.redeliver:
+                send(i, "OK" if state == "ALARM" else "ALARM", "redelivery", payloads[i, r - 1])
+        _pause(round_started + min_round - time.monotonic())
+    for i in partition:
+        if storm.counts[i] % 2 == 1:  # still firing: resolve it, so that its groups end
+            send(i, "OK", "resolve", json.dumps(storm.alarms[i].event("OK", at=stamp(i))).encode())
+
+
+# ------------------------------------------------------------------------------------------------ waiting
+def _drain(stack: DeployedStack, prefix: str, timeout: float) -> dict[str, str]:
+    """Wait until no execution of this run's groups is running (or `timeout`); returns execution ARN -> status."""
+    sfn = stack.aws.client("stepfunctions")
+    machine = stack.output("AlarmRouteStateMachineArn")
+    mine: dict[str, bool] = {}
+    deadline = time.monotonic() + timeout
+    while True:
+        statuses: dict[str, str] = {}
+        for page in sfn.get_paginator("list_executions").paginate(stateMachineArn=machine):
+            for execution in page["executions"]:
+                execution_arn = execution["executionArn"]
+                if execution_arn not in mine:
+                    described = sfn.describe_execution(executionArn=execution_arn)
+                    mine[execution_arn] = prefix in described.get("input", "")
+                if mine[execution_arn]:
+                    statuses[execution_arn] = execution["status"]
+        if all(s != "RUNNING" for s in statuses.values()) or time.monotonic() > deadline:
+            return statuses
+        _pause(1.0)
+
+
+# ------------------------------------------------------------------------------------------------ counting
+def _expected_routes(alarms: list[Alarm], config: AlertingConfig) -> dict[int, tuple[str, Alert]]:
+    """Alarm index -> (fingerprint, its firing alert), as the ingest normalises it."""
+    out: dict[int, tuple[str, Alert]] = {}
+    for i, alarm in enumerate(alarms):
+        [alert] = normalise(alarm.event("ALARM"), config.global_)
+        out[i] = (alert.fingerprint, alert)
+    return out
+
+
+def _dedup_key(request: RecordedRequest) -> str:
+    body = request.body
+    return str(body.get("dedup_key", "")) if isinstance(body, dict) else ""
+
+
+def _episodes(sent: list[Sent], alarms: int) -> dict[int, list[tuple[float, float]]]:
+    """Each alarm's firing episodes (ALARM ingested -> OK ingested), from the state changes (not redeliveries)."""
+    by_alarm: dict[int, list[Sent]] = defaultdict(list)
+    for s in sent:
+        if s.kind != "redelivery" and s.ok:
+            by_alarm[s.alarm].append(s)
+    episodes: dict[int, list[tuple[float, float]]] = {}
+    for i in range(alarms):
+        fired: float | None = None
+        spans: list[tuple[float, float]] = []
+        for s in sorted(by_alarm[i], key=lambda x: x.finished):
+            if s.state == "ALARM" and fired is None:
+                fired = s.finished
+            elif s.state == "OK" and fired is not None:
+                spans.append((fired, s.finished))
+                fired = None
+        if fired is not None:
+            spans.append((fired, float("inf")))
+        episodes[i] = spans
+    return episodes
+
+
+def _overlaps(a: list[tuple[float, float]], b: list[tuple[float, float]]) -> bool:
+    return any(x0 < y1 and y0 < x1 for x0, x1 in a for y0, y1 in b)
+
+
+def _stamp_of(sk: str) -> datetime:
+    return datetime.strptime(sk.split("#", 1)[0], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+
+
+def _group_interval(config: AlertingConfig, group_key: str) -> float:
+    route_id = group_key.split(":", 1)[0]
+    for route in config.routes():
+        if route.id == route_id:
+            return route.group_interval.total_seconds()
+    return config.tree.group_interval.total_seconds()
+
+
+def _windows(log: list[dict[str, str]], config: AlertingConfig) -> tuple[int, list[WindowViolation]]:
+    """The most notifications any group sent within one group_interval, and every window with more than one."""
+    times: dict[tuple[str, str], list[datetime]] = defaultdict(list)
+    for entry in log:
+        times[entry["receiver"], entry["group_key"]].append(_stamp_of(entry["sk"]))
+    most, violations = 0, []
+    for (receiver, group_key), stamps in times.items():
+        stamps.sort()
+        window = _group_interval(config, group_key)
+        for start, at in enumerate(stamps):
+            inside = [t for t in stamps[start:] if (t - at).total_seconds() < window]
+            most = max(most, len(inside))
+            if len(inside) > 1:
+                violations.append(WindowViolation(receiver=receiver, group_key=group_key, count=len(inside),
+                                                  window_seconds=window, at=[t.isoformat() for t in inside]))
+    return most, violations
+
+
+def _logged_requests(entry: dict[str, str]) -> int:
+    """The requests one notification took, from its log detail ("slack: 1 request(s)")."""
+    try:
+        return int(entry.get("detail", "").split(":", 1)[1].split()[0])
+    except (IndexError, ValueError):
+        return 1
+
+
+def _sink_path(receiver: str, config: AlertingConfig) -> str | None:
+    kind = config.receiver(receiver).type
+    if kind == "pagerduty":
+        return "/pagerduty"
+    return None if kind == "email" else f"/{kind}/{receiver}"  # email goes to SNS, not to the sink
+
+
+def _count(params: E2EParams, storm: _Storm, config: AlertingConfig, expected: dict[int, tuple[str, Alert]],
+           log: list[dict[str, str]], requests: list[RecordedRequest], executions: dict[str, str], *,
+           storm_seconds: float, drain_seconds: float, total_seconds: float) -> E2EReport:
+    sent = storm.sent
+    problems: list[str] = []
+    by_receiver: dict[str, set[str]] = defaultdict(set)
+    for entry in log:
+        by_receiver[entry["receiver"]].update(json.loads(entry["fingerprints"]))
+    episodes = _episodes(sent, len(storm.alarms))
+    now = datetime.now(UTC)
+
+    notified = short = inhibited = muted = 0
+    lost: list[LostAlert] = []
+    for i, alarm in enumerate(storm.alarms):
+        fingerprint, alert = expected[i]
+        spans = episodes[i]
+        if not spans:
+            continue
+        labels = alert.labels.as_dict()
+        inhibitors = [j for j, (_, other) in expected.items()
+                      if j != i and inhibited_by(labels, [other], config.inhibit_rules) is not None]
+        for match in match_routes(config, labels):
+            if fingerprint in by_receiver[match.receiver]:
+                notified += 1
+            elif _time_muted(match, config, now, storm_seconds + drain_seconds):
+                muted += 1
+            elif all(end - begin < match.group_wait.total_seconds() for begin, end in spans):
+                short += 1
+            elif any(_overlaps(spans, episodes[j]) for j in inhibitors):
+                inhibited += 1
+            else:
+                lost.append(LostAlert(alarm=alarm.name, region=alarm.region, fingerprint=fingerprint,
+                                      receiver=match.receiver,
+                                      episodes_seconds=[round(e - b, 3) for b, e in spans]))
+    expected_pairs = notified + short + inhibited + muted + len(lost)
+
+    ids = Counter(entry["sk"].split("#", 1)[1] for entry in log)
+    duplicate_ids = sum(n - 1 for n in ids.values() if n > 1)
+    logged_by_path: Counter[str] = Counter()
+    for entry in log:
+        path = _sink_path(entry["receiver"], config)
+        if path is not None:
+            logged_by_path[path] += _logged_requests(entry)
+    sink_by_path = Counter(r.path for r in requests if r.status < 300)
+    extra = sum(max(0, sink_by_path[p] - logged_by_path[p]) for p in sink_by_path | logged_by_path)
+    missing = sum(max(0, logged_by_path[p] - sink_by_path[p]) for p in sink_by_path | logged_by_path)
+    most, violations = _windows(log, config)
+
+    ingest = [s for s in sent if s.kind == "storm"]
+    errors = sum(1 for s in sent if not s.ok)
+    stale = sum(1 for s in sent if s.stale)
+    redeliveries = sum(1 for s in sent if s.kind == "redelivery")
+    groups_created = [g for s in sent for g in s.groups_created]
+    statuses = Counter(executions.values())
+    if stale != redeliveries:
+        problems.append(f"{redeliveries} out-of-order redeliveries but {stale} events ignored as stale")
+    if len(executions) != len(groups_created):
+        problems.append(f"{len(groups_created)} groups created but {len(executions)} executions found")
+    if statuses.get("RUNNING"):
+        problems.append(f"{statuses['RUNNING']} executions still running after {params.drain_timeout_seconds:.0f} s")
+    if extra or missing:
+        problems.append(f"the sink got {sum(sink_by_path.values())} requests, the log accounts for "
+                        f"{sum(logged_by_path.values())}")
+    if errors:
+        problems.append(f"{errors} ingest invocations failed")
+    consistent = not problems
+    passed = consistent and not lost and most <= 1 and not duplicate_ids and not extra
+    return E2EReport(
+        alarms=len(storm.alarms),
+        storm_events=len(ingest),
+        redeliveries=redeliveries,
+        resolve_events=sum(1 for s in sent if s.kind == "resolve"),
+        threads=params.threads,
+        ingest_errors=errors,
+        stale_ignored=stale,
+        storm_seconds=round(storm_seconds, 2),
+        ingest_events_per_second=round(len(sent) / storm_seconds, 1) if storm_seconds else 0.0,
+        ingest_latency_ms=Spread.of([round((s.finished - s.started) * 1000, 1) for s in sent] or [0.0]),
+        drain_seconds=round(drain_seconds, 2),
+        total_seconds=round(total_seconds, 2),
+        executions=dict(sorted(statuses.items())),
+        groups_created=len(groups_created),
+        distinct_groups=len(set(groups_created)),
+        notifications=len(log),
+        notifications_by_receiver=dict(sorted(Counter(e["receiver"] for e in log).items())),
+        distinct_groups_notified=len({(e["receiver"], e["group_key"]) for e in log}),
+        max_notifications_per_group_interval=most,
+        window_violations=violations[:20],
+        sink_requests=dict(sorted(Counter(r.path for r in requests).items())),
+        requests_logged=sum(logged_by_path.values()),
+        alerts_expected=expected_pairs,
+        alerts_notified=notified,
+        excused_short=short,
+        excused_inhibited=inhibited,
+        excused_time_muted=muted,
+        lost_alerts=len(lost),
+        lost=lost[:20],
+        duplicate_notification_ids=duplicate_ids,
+        duplicate_sink_requests=extra,
+        missing_sink_requests=missing,
+        consistent=consistent,
+        problems=problems,
+        passed=passed,
+    )
+
+
+def _time_muted(match: RouteMatch, config: AlertingConfig, now: datetime, seconds: float) -> bool:
+    """Muted by its time intervals for the whole run (checked at its start and at its end)."""
+    return is_muted(now, match, config) and is_muted(now - timedelta(seconds=seconds), match, config)
