@@ -119,7 +119,8 @@ def test_a_long_lived_group_hands_over_to_a_new_execution(config: AlertingConfig
     store, scheduler = MemoryAlertStore(), MemoryScheduler()
     ingest(alarm_event("ApiDown", at=T0), config, store, scheduler, T0)
     key = next(iter(store.groups))
-    out = flush_group(FlushInput(group_key=key, tick=MAX_TICKS_PER_EXECUTION - 1), config, store, T0 + timedelta(hours=1))
+    last_tick = FlushInput(group_key=key, tick=MAX_TICKS_PER_EXECUTION - 1)
+    out = flush_group(last_tick, config, store, T0 + timedelta(hours=1))
     assert out.continue_as_new
     assert out.tick == MAX_TICKS_PER_EXECUTION
     assert not out.done
@@ -140,5 +141,6 @@ def test_a_silence_created_through_the_admin_api_mutes_the_group(config: Alertin
     admin(CreateSilence(action="create_silence", matchers=['alertname="ApiDown"'], created_by="t", comment="c"),
           config, store, T0)
     ingest(alarm_event("ApiDown", at=T0), config, store, scheduler, T0)
-    outs = [flush_group(FlushInput(group_key=k, tick=0), config, store, T0 + timedelta(minutes=1)) for k in store.groups]
+    later = T0 + timedelta(minutes=1)
+    outs = [flush_group(FlushInput(group_key=k, tick=0), config, store, later) for k in store.groups]
     assert all(out.notifications == [] for out in outs)
