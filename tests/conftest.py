@@ -6,6 +6,7 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
+
 from safejob_tools.localaws.postgres import PostgresCluster
 
 # local_aws, stack, sink: the moto server and template.yaml deployed into it, once per session.

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+
 from safejob_tools import checks
 from safejob_tools.checks import ROOT, Repo, main, python312_bin_dir, run_check
 from safejob_tools.localaws.template import load_template

@@ -84,13 +84,13 @@ class RacingStore(MemoryAlertStore):
         super().__init__()
         self.races = races
 
-    def update_group(self, state, expected_version):  # type: ignore[no-untyped-def]
+    def update_group(self, state, expected_version, started=None):  # type: ignore[no-untyped-def]
         if self.races > 0:
             self.races -= 1
             current = self.groups[state.group_key]
             bumped = current.state.model_copy(update={"version": current.state.version + 1})
             self.groups[state.group_key] = type(current)(state=bumped, started=current.started)
-        super().update_group(state, expected_version)
+        super().update_group(state, expected_version, started)
 
 
 def test_a_lost_race_is_retried_on_the_fresh_state(config: AlertingConfig) -> None:
@@ -144,3 +144,24 @@ def test_a_silence_created_through_the_admin_api_mutes_the_group(config: Alertin
     later = T0 + timedelta(minutes=1)
     outs = [flush_group(FlushInput(group_key=k, tick=0), config, store, later) for k in store.groups]
     assert all(out.notifications == [] for out in outs)
+
+
+def test_an_ended_group_is_kept_and_a_new_episode_starts_a_new_execution(config: AlertingConfig) -> None:
+    store, scheduler = MemoryAlertStore(), MemoryScheduler()
+    ingest(alarm_event("ApiDown", at=T0), config, store, scheduler, T0)
+    key = next(k for k, g in store.groups.items() if g.state.receiver == "slack-platform")
+    first = flush_group(FlushInput(group_key=key, tick=0), config, store, T0 + timedelta(minutes=1))
+    ingest(alarm_event("ApiDown", "OK", at=T0 + timedelta(minutes=2)), config, store, scheduler, T0)
+    resolved = flush_group(FlushInput(group_key=key, tick=1), config, store, T0 + timedelta(minutes=6))
+    # WHEN the group has ended
+    assert resolved.done
+    assert [n.status for n in first.notifications + resolved.notifications] == ["firing", "resolved"]
+    # THEN it is kept, a retried last tick still returns its notification
+    retried = flush_group(FlushInput(group_key=key, tick=1), config, store, T0 + timedelta(minutes=6))
+    assert [n.id for n in retried.notifications] == [n.id for n in resolved.notifications]
+    # AND when the alarm fires again, a new execution (a new name) starts the next episode
+    executions = set(scheduler.started)
+    again = ingest(alarm_event("ApiDown", at=T0 + timedelta(minutes=10)), config, store, scheduler,
+                   T0 + timedelta(minutes=10))
+    assert key in again.groups_created
+    assert len(set(scheduler.started) - executions) == len(again.groups_created)

@@ -2,7 +2,7 @@
 
 | pk      | sk                | what                                                    | TTL                     |
 |---------|-------------------|---------------------------------------------------------|-------------------------|
-| GROUP   | group key         | GroupState JSON, `version` for optimistic concurrency   | none (deleted when done)|
+| GROUP   | group key         | GroupState JSON, `version` for optimistic concurrency   | 1 day after it empties  |
 | ALERT   | fingerprint       | the latest state of each alert (inhibition sources)     | 1 day after resolve     |
 | SILENCE | silence id        | silences and maintenance windows                        | 7 days after they end   |
 | NFLOG   | at#notification id| the notification log                                    | 30 days                 |
@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
 
 RESOLVED_ALERT_TTL = timedelta(days=1)
+ENDED_GROUP_TTL = timedelta(days=1)
 FIRING_ALERT_TTL = timedelta(days=30)
 SILENCE_TTL_AFTER_END = timedelta(days=7)
 NFLOG_TTL = timedelta(days=30)
@@ -93,37 +94,33 @@ class DynamoAlertStore:
             raise
         return True
 
-    def update_group(self, state: GroupState, expected_version: int) -> None:
+    def update_group(self, state: GroupState, expected_version: int, started: bool | None = None) -> None:
+        values: dict[str, Any] = {
+            ":s": {"S": state.model_dump_json()},
+            ":v": {"N": str(state.version)},
+            ":expected": {"N": str(expected_version)},
+        }
+        assignments = ["#s = :s", "#v = :v"]
+        if started is not None:
+            assignments.append("started = :started")
+            values[":started"] = {"BOOL": started}
+        if state.alerts:
+            expression = "SET " + ", ".join(assignments) + " REMOVE expires_at"
+        else:  # an ended group is kept a day: a retried last flush and the next episode still find it
+            values[":ttl"] = {"N": _epoch(datetime.now(UTC) + ENDED_GROUP_TTL)}
+            expression = "SET " + ", ".join([*assignments, "expires_at = :ttl"])
         try:
             self.client.update_item(
                 TableName=self.table,
                 Key={"pk": {"S": "GROUP"}, "sk": {"S": state.group_key}},
-                UpdateExpression="SET #s = :s, #v = :v",
+                UpdateExpression=expression,
                 ConditionExpression="#v = :expected",
                 ExpressionAttributeNames={"#s": "state", "#v": "version"},
-                ExpressionAttributeValues={
-                    ":s": {"S": state.model_dump_json()},
-                    ":v": {"N": str(state.version)},
-                    ":expected": {"N": str(expected_version)},
-                },
+                ExpressionAttributeValues=values,
             )
         except ClientError as error:
             if _conflict(error):
                 raise GroupConflictError(f"group {state.group_key} changed since version {expected_version}") from None
-            raise
-
-    def delete_group(self, group_key: str, expected_version: int) -> None:
-        try:
-            self.client.delete_item(
-                TableName=self.table,
-                Key={"pk": {"S": "GROUP"}, "sk": {"S": group_key}},
-                ConditionExpression="#v = :expected",
-                ExpressionAttributeNames={"#v": "version"},
-                ExpressionAttributeValues={":expected": {"N": str(expected_version)}},
-            )
-        except ClientError as error:
-            if _conflict(error):
-                raise GroupConflictError(f"group {group_key} changed since version {expected_version}") from None
             raise
 
     def mark_started(self, group_key: str) -> None:

@@ -105,7 +105,11 @@ def parse_duration(value: object) -> timedelta:
 
 
 def format_duration(value: timedelta) -> str:
-    """The shortest Alertmanager spelling of a duration: 5400s -> "1h30m"."""
+    """The shortest Alertmanager spelling of a duration.
+
+    >>> format_duration(timedelta(seconds=5400))
+    '1h30m'
+    """
     total_ms = int(value.total_seconds() * 1000)
     if total_ms == 0:
         return "0s"

@@ -123,7 +123,15 @@ def version_of(alert: Alert) -> datetime:
 
 
 def is_resolved(alert: Alert, now: datetime) -> bool:
-    """Resolved explicitly, or past its ends_at (Alertmanager: an alert whose EndsAt has passed is resolved)."""
+    """Resolved explicitly, or past its ends_at (Alertmanager: an alert whose EndsAt has passed is resolved).
+
+    >>> from datetime import UTC
+    >>> from safejob_ops.alerting.models import Labels
+    >>> t = datetime(2026, 1, 1, tzinfo=UTC)
+    >>> stopped = Alert(labels=Labels(alertname="EcsTaskStopped"), starts_at=t, ends_at=t + timedelta(minutes=5))
+    >>> is_resolved(stopped, t), is_resolved(stopped, t + timedelta(minutes=5))
+    (False, True)
+    """
     return alert.status is AlertStatus.RESOLVED or (alert.ends_at is not None and alert.ends_at <= now)
 
 
@@ -208,7 +216,19 @@ def upsert_alert(group: GroupState | None, match: RouteMatch, alert: Alert, now:
 
 
 def episode_started(before: GroupState | None, after: GroupState) -> bool:
-    """Whether this upsert armed the group, so that a flush loop must be started (due at after.first_flush_at)."""
+    """Whether this upsert armed the group, so that a flush loop must be started (due at after.first_flush_at).
+
+    (`upsert_alert`'s example continued: a new group is armed, an unchanged one is not.)
+
+    >>> from datetime import UTC
+    >>> from safejob_ops.alerting.models import Labels
+    >>> from safejob_ops.alerting.routing import RouteMatch
+    >>> m = RouteMatch("0", "slack", (), {}, "0:{}", timedelta(0), timedelta(minutes=5), timedelta(hours=4))
+    >>> t = datetime(2026, 1, 1, tzinfo=UTC)
+    >>> g = upsert_alert(None, m, Alert(labels=Labels(alertname="X"), starts_at=t), t)
+    >>> episode_started(None, g), episode_started(g, g)
+    (True, False)
+    """
     return after is not before and bool(after.alerts) and (before is None or not before.alerts)
 
 
@@ -222,6 +242,20 @@ def flush(group: GroupState, ctx: FlushContext, tick: int) -> FlushResult:
     firing alerts are left out (they do not count as firing); a muted route sends nothing. Resolved alerts are
     removed after the flush, and done=True once the group has no alerts left. A retried tick returns the
     notification of its first run, never a new one.
+
+    >>> from datetime import UTC
+    >>> from safejob_ops.alerting.models import Labels
+    >>> from safejob_ops.alerting.routing import RouteMatch
+    >>> m = RouteMatch("0", "slack", (), {}, "0:{}", timedelta(seconds=30), timedelta(minutes=5), timedelta(hours=4))
+    >>> t = datetime(2026, 1, 1, tzinfo=UTC)
+    >>> g = upsert_alert(None, m, Alert(labels=Labels(alertname="X"), starts_at=t), t)
+    >>> first = flush(g, FlushContext(now=g.first_flush_at), tick=0)
+    >>> first.notification.status.value, first.done, first.next_wait_seconds
+    ('firing', False, 300.0)
+    >>> flush(first.group, FlushContext(now=g.first_flush_at), tick=0).notification == first.notification
+    True
+    >>> flush(first.group, FlushContext(now=g.first_flush_at + timedelta(minutes=5)), tick=1).notification is None
+    True
     """
     interval = group.timings.group_interval
     if tick == group.last_flush_tick:

@@ -81,12 +81,20 @@ class Matcher:
 
 
 def matches_all(matchers: Iterable[Matcher], labels: Mapping[str, str]) -> bool:
-    """True when every matcher matches (an empty list matches everything)."""
+    """True when every matcher matches (an empty list matches everything).
+
+    >>> matches_all(parse_matchers(['team="data"', 'service=~"db.*"']), {"team": "data", "service": "db-replica"})
+    True
+    """
     return all(m.matches(labels) for m in matchers)
 
 
 def parse_matchers(texts: Iterable[str]) -> tuple[Matcher, ...]:
-    """Parse several matcher strings, raising MatcherError on the first invalid one."""
+    """Parse several matcher strings, raising MatcherError on the first invalid one.
+
+    >>> [str(m) for m in parse_matchers(["a=b", 'c!~"x|y"'])]
+    ['a="b"', 'c!~"x|y"']
+    """
     return tuple(Matcher.parse(t) for t in texts)
 
 

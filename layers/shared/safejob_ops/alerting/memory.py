@@ -41,13 +41,9 @@ class MemoryAlertStore:
             raise GroupConflictError(f"group {group_key} changed since version {expected_version}")
         return stored
 
-    def update_group(self, state: GroupState, expected_version: int) -> None:
+    def update_group(self, state: GroupState, expected_version: int, started: bool | None = None) -> None:
         stored = self._check(state.group_key, expected_version)
-        self.groups[state.group_key] = StoredGroup(state=state, started=stored.started)
-
-    def delete_group(self, group_key: str, expected_version: int) -> None:
-        self._check(group_key, expected_version)
-        del self.groups[group_key]
+        self.groups[state.group_key] = StoredGroup(state=state, started=stored.started if started is None else started)
 
     def mark_started(self, group_key: str) -> None:
         if group_key in self.groups:

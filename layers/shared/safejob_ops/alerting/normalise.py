@@ -228,7 +228,7 @@ class _AlarmChange:
     previous_state: str
     previous_time: datetime | None
     description: str
-    metrics: list[list[Any]]
+    metrics: tuple[MetricKey, ...]
     threshold: float | None
     alarm_rule: str
     tags: dict[str, str]
@@ -257,7 +257,7 @@ def _alarm_change(data: Mapping[str, Any], arn: str, account: object, region: ob
         raise UnknownEventError("a CloudWatch alarm event without state.value")
     previous = _obj(data.get("previousState"))
     config = _obj(data.get("configuration"))
-    metrics = [_metric_from_eventbridge(m) for m in config.get("metrics") or [] if isinstance(m, dict)]
+    keys = [_key_from_eventbridge(m) for m in config.get("metrics") or () if isinstance(m, dict)]
     tags = data.get("alarmTags")
     return _AlarmChange(
         name=_str(data.get("alarmName")) or _arn_resource(arn) or "CloudWatchAlarm",
@@ -270,7 +270,7 @@ def _alarm_change(data: Mapping[str, Any], arn: str, account: object, region: ob
         previous_state=_str(previous.get("value")),
         previous_time=_time(previous.get("timestamp")),
         description=_str(config.get("description")),
-        metrics=[m for m in metrics if m],
+        metrics=tuple(k for k in keys if k is not None),
         threshold=_threshold(state.get("reasonData")),
         alarm_rule=_str(config.get("alarmRule")),
         tags={str(k): str(v) for k, v in tags.items()} if isinstance(tags, dict) else {},
@@ -304,21 +304,18 @@ def _from_sns_message(message: object, defaults: GlobalConfig) -> list[Alert]:
 def _from_sns_alarm(msg: Mapping[str, Any]) -> _AlarmChange:
     arn = _str(msg.get("AlarmArn"))
     trigger = _obj(msg.get("Trigger"))
-    metrics: list[list[Any]] = []
+    keys: list[MetricKey | None] = []
     if trigger.get("MetricName"):
-        dims = {str(d.get("name")): str(d.get("value")) for d in trigger.get("Dimensions") or [] if isinstance(d, dict)}
+        dims = tuple(
+            (str(d.get("name")), str(d.get("value"))) for d in trigger.get("Dimensions") or [] if isinstance(d, dict)
+        )
         stat = _SNS_STATS.get(_str(trigger.get("Statistic")), _str(trigger.get("ExtendedStatistic")) or "Average")
-        metrics.append(
-            _metric_row(
-                _str(trigger.get("Namespace")),
-                _str(trigger.get("MetricName")),
-                dims,
-                {"stat": stat, "period": trigger.get("Period") or 300},
+        keys.append(
+            _metric_key(
+                "", trigger.get("Namespace"), trigger.get("MetricName"), dims, stat, trigger.get("Period"), False
             )
         )
-    for m in trigger.get("Metrics") or []:
-        if isinstance(m, dict):
-            metrics.append(_metric_from_sns_math(m))
+    keys += [_key_from_sns(m) for m in trigger.get("Metrics") or () if isinstance(m, dict)]
     region = _REGION_BY_NAME.get(_region_key(_str(msg.get("Region"))), "")
     return _AlarmChange(
         name=_str(msg.get("AlarmName")) or "CloudWatchAlarm",
@@ -331,7 +328,7 @@ def _from_sns_alarm(msg: Mapping[str, Any]) -> _AlarmChange:
         previous_state=_str(msg.get("OldStateValue")),
         previous_time=None,
         description=_str(msg.get("AlarmDescription")),
-        metrics=[m for m in metrics if m],
+        metrics=tuple(k for k in keys if k is not None),
         threshold=float(trigger["Threshold"]) if isinstance(trigger.get("Threshold"), int | float) else None,
         alarm_rule=_str(msg.get("AlarmRule")),
         tags={},
@@ -386,7 +383,7 @@ def _alarm_alerts(change: _AlarmChange, defaults: GlobalConfig) -> list[Alert]:
         dashboard_url=tokens.get("dashboard")
         or tags.get("dashboard")
         or _link(defaults.dashboard_base_url, labels, "service"),
-        metric_widget=_widget(change.name, region, change.metrics or [], change.threshold),
+        metric_widget=_widget(change.name, region, change.metrics, change.threshold),
     )
     return [
         Alert(
@@ -459,51 +456,67 @@ class _Blank(dict[str, Any]):
 
 # --- metric widgets (CloudWatch GetMetricWidgetImage) ------------------------------------------------------------
 
-
-def _metric_row(namespace: str, name: str, dims: Mapping[str, str], opts: dict[str, Any]) -> list[Any]:
-    if not namespace or not name:
-        return []
-    row: list[Any] = [namespace, name]
-    for k, v in dims.items():
-        row += [k, v]
-    row.append(opts)
-    return row
+# A metric of an alarm, as a hashable key (so that the widget JSON of an alarm is built once, then cached):
+# ("e", id, expression, label) or ("m", id, namespace, name, ((dim, value), ...), stat, period, hidden).
+MetricKey = tuple[Any, ...]
 
 
-def _metric_from_eventbridge(m: Mapping[str, Any]) -> list[Any]:
+def _key_from_eventbridge(m: dict[str, Any]) -> MetricKey | None:
     ident = _str(m.get("id"))
     if m.get("expression"):
-        return [{"expression": _str(m["expression"]), "id": ident, "label": _str(m.get("label")) or ident}]
+        return ("e", ident, _str(m["expression"]), _str(m.get("label")) or ident)
     stat = m.get("metricStat")
-    if not isinstance(stat, dict) or not isinstance(stat.get("metric"), dict):
-        return []
-    metric = stat["metric"]
-    dims = metric.get("dimensions") if isinstance(metric.get("dimensions"), dict) else {}
-    opts: dict[str, Any] = {"stat": _str(stat.get("stat")) or "Average", "period": stat.get("period") or 300}
-    if _ident_ok(ident):
-        opts["id"] = ident
-    if m.get("returnData") is False:
-        opts["visible"] = False
-    return _metric_row(
-        _str(metric.get("namespace")), _str(metric.get("name")), {str(k): str(v) for k, v in dims.items()}, opts
+    metric = stat.get("metric") if isinstance(stat, dict) else None
+    if not isinstance(stat, dict) or not isinstance(metric, dict):
+        return None
+    dims = metric.get("dimensions")
+    pairs = tuple((str(k), str(v)) for k, v in dims.items()) if isinstance(dims, dict) else ()
+    return _metric_key(
+        ident,
+        metric.get("namespace"),
+        metric.get("name"),
+        pairs,
+        stat.get("stat"),
+        stat.get("period"),
+        m.get("returnData") is False,
     )
 
 
-def _metric_from_sns_math(m: Mapping[str, Any]) -> list[Any]:
+def _key_from_sns(m: dict[str, Any]) -> MetricKey | None:
     ident = _str(m.get("Id"))
     if m.get("Expression"):
-        return [{"expression": _str(m["Expression"]), "id": ident, "label": _str(m.get("Label")) or ident}]
+        return ("e", ident, _str(m["Expression"]), _str(m.get("Label")) or ident)
     stat = m.get("MetricStat")
     metric = stat.get("Metric") if isinstance(stat, dict) else None
     if not isinstance(stat, dict) or not isinstance(metric, dict):
-        return []
-    dims = {str(d.get("name")): str(d.get("value")) for d in metric.get("Dimensions") or [] if isinstance(d, dict)}
-    opts: dict[str, Any] = {"stat": _str(stat.get("Stat")) or "Average", "period": stat.get("Period") or 300}
-    if _ident_ok(ident):
-        opts["id"] = ident
-    if m.get("ReturnData") is False:
-        opts["visible"] = False
-    return _metric_row(_str(metric.get("Namespace")), _str(metric.get("MetricName")), dims, opts)
+        return None
+    pairs = tuple(
+        (str(d.get("name")), str(d.get("value"))) for d in metric.get("Dimensions") or [] if isinstance(d, dict)
+    )
+    return _metric_key(
+        ident,
+        metric.get("Namespace"),
+        metric.get("MetricName"),
+        pairs,
+        stat.get("Stat"),
+        stat.get("Period"),
+        m.get("ReturnData") is False,
+    )
+
+
+def _metric_key(
+    ident: str,
+    namespace: object,
+    name: object,
+    dims: tuple[tuple[str, str], ...],
+    stat: object,
+    period: object,
+    hidden: bool,
+) -> MetricKey | None:
+    if not namespace or not name:
+        return None
+    seconds = period if isinstance(period, int) and not isinstance(period, bool) and period > 0 else 300
+    return ("m", ident, _str(namespace), _str(name), dims, _str(stat) or "Average", seconds, hidden)
 
 
 def _ident_ok(ident: str) -> bool:
@@ -511,11 +524,30 @@ def _ident_ok(ident: str) -> bool:
     return bool(ident) and ident[0].islower() and ident.replace("_", "").isalnum()
 
 
-def _widget(title: str, region: str, metrics: list[list[Any]], threshold: float | None) -> str:
+def _row(key: MetricKey) -> list[Any]:
+    if key[0] == "e":
+        _, ident, expression, label = key
+        return [{"expression": expression, "id": ident, "label": label}]
+    _, ident, namespace, name, dims, stat, period, hidden = key
+    row: list[Any] = [namespace, name]
+    for dim, value in dims:
+        row += [dim, value]
+    opts: dict[str, Any] = {"stat": stat, "period": period}
+    if _ident_ok(ident):
+        opts["id"] = ident
+    if hidden:
+        opts["visible"] = False
+    row.append(opts)
+    return row
+
+
+@lru_cache(maxsize=4096)
+def _widget(title: str, region: str, metrics: tuple[MetricKey, ...], threshold: float | None) -> str:
+    """The GetMetricWidgetImage widget (JSON) of an alarm: its metrics over the last 3 hours, and the threshold."""
     if not metrics:
         return ""
     widget: dict[str, Any] = {
-        "metrics": metrics,
+        "metrics": [_row(key) for key in metrics],
         "view": "timeSeries",
         "stacked": False,
         "region": region,

@@ -34,12 +34,10 @@ class AlertStore(Protocol):
         """Create the group; False when it already exists (a concurrent creator won)."""
         ...
 
-    def update_group(self, state: GroupState, expected_version: int) -> None:
-        """Replace the group if its stored version is still `expected_version`; else raise GroupConflictError."""
-        ...
-
-    def delete_group(self, group_key: str, expected_version: int) -> None:
-        """Delete the group if still at `expected_version`; else raise GroupConflictError."""
+    def update_group(self, state: GroupState, expected_version: int, started: bool | None = None) -> None:
+        """Replace the group if its stored version is still `expected_version`; else raise GroupConflictError.
+        `started` (when given) sets whether its execution is running. A group without alerts is kept (expiring
+        after a day): a retried last flush finds its notification, and a new episode knows when it last paged."""
         ...
 
     def mark_started(self, group_key: str) -> None: ...

@@ -94,7 +94,11 @@ def fallback_match(config: AlertingConfig, labels: Mapping[str, str] | None = No
 
 
 def group_key_of(route_id: str, group_labels: Mapping[str, str]) -> str:
-    """`route_id:{name="value",...}` with the labels sorted by name and values quoted like Alertmanager's."""
+    """`route_id:{name="value",...}` with the labels sorted by name and values quoted like Alertmanager's.
+
+    >>> group_key_of("0.1", {"service": "api", "alertname": "X"})
+    '0.1:{alertname="X",service="api"}'
+    """
     inner = ",".join(f"{k}={_quote(group_labels[k])}" for k in sorted(group_labels))
     return f"{route_id}:{{{inner}}}"
 

@@ -17,7 +17,7 @@ from typing import Any, Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from safejob_ops.alerting.config import AlertingConfig
-from safejob_ops.alerting.dispatch import FlushContext, GroupState, flush, upsert_alert
+from safejob_ops.alerting.dispatch import FlushContext, GroupState, episode_started, flush, upsert_alert
 from safejob_ops.alerting.models import Alert, AlertStatus, Notification
 from safejob_ops.alerting.normalise import UnknownEventError, normalise, unrecognised_event_alert
 from safejob_ops.alerting.notify.notifier import DeliveryResult, NotifierPorts, deliver
@@ -42,15 +42,15 @@ class IngestResult(BaseModel):
     unrecognised: str | None = Field(default=None, description="why the event was not recognised, if it was not")
 
 
-def execution_name(group_key: str, created_at: datetime) -> str:
-    """One name per group generation (<= 80 chars): a redelivered start is refused by Step Functions itself.
+def execution_name(group_key: str, first_flush_at: datetime) -> str:
+    """One name per group episode (<= 80 chars): a redelivered start is refused by Step Functions itself.
 
     >>> from datetime import UTC
     >>> execution_name('0:{alertname="X"}', datetime(2026, 1, 1, tzinfo=UTC))
     'a66e141a25344023cff9a3ee23469342-1767225600000'
     """
     digest = hashlib.sha256(group_key.encode()).hexdigest()[:32]
-    return f"{digest}-{int(created_at.timestamp() * 1000)}"
+    return f"{digest}-{int(first_flush_at.timestamp() * 1000)}"
 
 
 def ingest(event: Mapping[str, Any], config: AlertingConfig, store: AlertStore, scheduler: GroupScheduler,
@@ -94,23 +94,26 @@ def _add_to_group(store: AlertStore, scheduler: GroupScheduler, match: RouteMatc
             state = upsert_alert(None, match, alert, now)
             if not store.create_group(state):
                 continue  # a concurrent invocation created it first: add to theirs
-            _start(store, scheduler, state)
+            _start(store, scheduler, state, now)
             return True
         updated = upsert_alert(stored.state, match, alert, now)
+        new_episode = episode_started(stored.state, updated)  # an ended group fires again: a new flush loop
         if updated is not stored.state:
             try:
-                store.update_group(updated, expected_version=stored.state.version)
+                store.update_group(updated, expected_version=stored.state.version,
+                                   started=False if new_episode else None)
             except GroupConflictError:
                 continue
-        if not stored.started:  # the creator failed between creating the group and starting its execution
-            _start(store, scheduler, updated)
-        return False
+        if new_episode or not stored.started:  # (or the creator failed between creating and starting)
+            _start(store, scheduler, updated, now)
+        return new_episode
     raise GroupConflictError(f"group {match.group_key}: still contended after {MAX_CONFLICT_RETRIES} attempts")
 
 
-def _start(store: AlertStore, scheduler: GroupScheduler, state: GroupState) -> None:
-    wait = math.ceil(state.timings.group_wait)
-    scheduler.start(state.group_key, execution_name(state.group_key, state.created_at), wait)
+def _start(store: AlertStore, scheduler: GroupScheduler, state: GroupState, now: datetime) -> None:
+    """Start the group's flush loop for this episode, due at its first flush."""
+    wait = max(0, math.ceil((state.first_flush_at - now).total_seconds()))
+    scheduler.start(state.group_key, execution_name(state.group_key, state.first_flush_at), wait)
     store.mark_started(state.group_key)
 
 
@@ -153,9 +156,7 @@ def flush_group(request: FlushInput, config: AlertingConfig, store: AlertStore, 
         )
         outcome = flush(stored.state, context, request.tick)
         try:
-            if outcome.done:
-                store.delete_group(request.group_key, expected_version=stored.state.version)
-            elif outcome.group is not stored.state:
+            if outcome.group is not stored.state:
                 store.update_group(outcome.group, expected_version=stored.state.version)
         except GroupConflictError:
             continue  # an alert arrived meanwhile: decide again on the fresh state

@@ -67,7 +67,14 @@ class Silence(BaseModel):
 
 
 def active_silences(silences: Iterable[Silence], now: datetime) -> list[Silence]:
-    """The silences in force at `now`."""
+    """The silences in force at `now`.
+
+    >>> from datetime import UTC
+    >>> now = datetime(2026, 1, 1, tzinfo=UTC)
+    >>> w = maintenance_window("api", "deploy", now, timedelta(minutes=30), timedelta(hours=2))
+    >>> len(active_silences([w], now)), len(active_silences([w], now + timedelta(hours=1)))
+    (1, 0)
+    """
     return [s for s in silences if s.is_active(now)]
 
 
@@ -87,7 +94,17 @@ def silenced_by(labels: Mapping[str, str], silences: Iterable[Silence], now: dat
 
 
 def to_expire_on_resolve(alert: Alert, silences: Iterable[Silence], now: datetime) -> list[Silence]:
-    """The expire-on-resolve silences (active or pending) that a resolved alert ends; [] for a firing alert."""
+    """The expire-on-resolve silences (active or pending) that a resolved alert ends; [] for a firing alert.
+
+    >>> from datetime import UTC
+    >>> from safejob_ops.alerting.models import Labels
+    >>> now = datetime(2026, 1, 1, tzinfo=UTC)
+    >>> s = Silence(id="s1", matchers=['alertname="Down"'], starts_at=now, ends_at=now + timedelta(hours=1),
+    ...             expire_on_resolve=True)
+    >>> ok = Alert(labels=Labels(alertname="Down"), status="resolved", starts_at=now, ends_at=now)
+    >>> [x.id for x in to_expire_on_resolve(ok, [s], now)]
+    ['s1']
+    """
     if alert.status is not AlertStatus.RESOLVED:
         return []
     labels = alert.labels.as_dict()
@@ -100,6 +117,12 @@ def maintenance_window(
     """A maintenance window: a silence of kind "maintenance" on `service="<service>"` from now for `duration`.
 
     Raises MaintenanceWindowError when duration is not positive or longer than max_duration.
+
+    >>> from datetime import UTC
+    >>> w = maintenance_window("api", "deploy-42", datetime(2026, 1, 1, tzinfo=UTC), timedelta(minutes=30),
+    ...                        timedelta(hours=2))
+    >>> w.kind, w.matchers, w.ends_at.isoformat()
+    ('maintenance', ['service="api"'], '2026-01-01T00:30:00+00:00')
     """
     if duration <= timedelta(0):
         raise MaintenanceWindowError(f"maintenance window duration must be positive, got {duration}")
@@ -121,7 +144,11 @@ def maintenance_window(
 
 
 def silence_id(*parts: str) -> str:
-    """A deterministic silence id from its defining parts (so a retried create is idempotent)."""
+    """A deterministic silence id from its defining parts (so a retried create is idempotent).
+
+    >>> silence_id("2026-01-01T00:00", 'service="api"') == silence_id("2026-01-01T00:00", 'service="api"')
+    True
+    """
     return "sil-" + hashlib.sha256("|".join(parts).encode()).hexdigest()[:12]
 
 

@@ -35,7 +35,18 @@ def in_time_interval(now: datetime, interval: TimeInterval | TimeIntervalSpec) -
 
 def is_muted(now: datetime, route_match: HasTimeIntervals, config: AlertingConfig) -> bool:
     """True when a mute interval of the route is active, or when the route has active intervals and none is.
-    Names the config no longer defines are ignored (a group outlives a config change)."""
+    Names the config no longer defines are ignored (a group outlives a config change).
+
+    >>> from datetime import UTC
+    >>> from safejob_ops.alerting.config import parse_config
+    >>> from safejob_ops.alerting.routing import match_routes
+    >>> cfg = parse_config({"route": {"receiver": "r", "routes": [{"active_time_intervals": ["weekdays"]}]},
+    ...     "receivers": [{"name": "r", "type": "email", "topic_arn": "env:T"}],
+    ...     "time_intervals": [{"name": "weekdays", "time_intervals": [{"weekdays": ["monday:friday"]}]}]})
+    >>> [route] = match_routes(cfg, {"alertname": "X"})
+    >>> is_muted(datetime(2026, 3, 7, tzinfo=UTC), route, cfg), is_muted(datetime(2026, 3, 9, tzinfo=UTC), route, cfg)
+    (True, False)
+    """
     known = {ti.name: ti for ti in config.time_intervals}
     if any(in_time_interval(now, known[n]) for n in route_match.mute_time_intervals if n in known):
         return True

@@ -1,0 +1,73 @@
+"""`CanaryMetricsPort` on CloudWatch: one paginated GetMetricData for both target groups, and DescribeAlarms.
+
+The queries (RequestCount Sum, HTTPCode_Target_5XX_Count Sum, TargetResponseTime p95, per target group) are built
+by `safejob_ops.deploy.canary_metrics`. The client is created on first use.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING
+
+import boto3
+from botocore.config import Config
+
+from safejob_ops.deploy.canary import AlarmState, CanaryObservation
+from safejob_ops.deploy.canary_metrics import (
+    MetricWindow,
+    TargetGroupRef,
+    alarm_states_from,
+    metric_data_queries,
+    samples_from_results,
+)
+
+if TYPE_CHECKING:
+    from mypy_boto3_cloudwatch import CloudWatchClient
+    from mypy_boto3_cloudwatch.type_defs import MetricDataResultTypeDef
+
+DEFAULT_CONFIG = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=3, read_timeout=10)
+# DescribeAlarms takes at most 100 names per call.
+ALARM_NAMES_PER_CALL = 100
+
+
+class CloudWatchCanaryMetrics:
+    """Blue's and green's ALB metrics and the service's alarm states, from CloudWatch."""
+
+    def __init__(self, *, cloudwatch: CloudWatchClient | None = None, session: boto3.Session | None = None) -> None:
+        self._cloudwatch = cloudwatch
+        self._session = session
+
+    @property
+    def cloudwatch(self) -> CloudWatchClient:
+        if self._cloudwatch is None:
+            self._cloudwatch = (self._session or boto3.Session()).client("cloudwatch", config=DEFAULT_CONFIG)
+        return self._cloudwatch
+
+    def observe(self, baseline: TargetGroupRef, canary: TargetGroupRef, alarm_names: Sequence[str],
+                window: MetricWindow) -> CanaryObservation:
+        samples = samples_from_results(self.metric_data(baseline, canary, window))
+        return CanaryObservation(baseline=samples["baseline"], canary=samples["canary"],
+                                 alarms=self.alarm_states(alarm_names))
+
+    def metric_data(self, baseline: TargetGroupRef, canary: TargetGroupRef,
+                    window: MetricWindow) -> Iterator[MetricDataResultTypeDef]:
+        """Every page of the GetMetricData results of both colors."""
+        pages = self.cloudwatch.get_paginator("get_metric_data").paginate(
+            MetricDataQueries=metric_data_queries(baseline, canary, window.period_seconds),
+            StartTime=window.start,
+            EndTime=window.end,
+            ScanBy="TimestampAscending",
+        )
+        for page in pages:
+            yield from page.get("MetricDataResults", [])
+
+    def alarm_states(self, names: Sequence[str]) -> dict[str, AlarmState]:
+        """The states of the named metric and composite alarms; a name CloudWatch does not know is left out."""
+        unique = list(dict.fromkeys(names))
+        states: dict[str, AlarmState] = {}
+        paginator = self.cloudwatch.get_paginator("describe_alarms")
+        for offset in range(0, len(unique), ALARM_NAMES_PER_CALL):
+            chunk = unique[offset:offset + ALARM_NAMES_PER_CALL]
+            for page in paginator.paginate(AlarmNames=chunk, AlarmTypes=["MetricAlarm", "CompositeAlarm"]):
+                states.update(alarm_states_from([*page.get("MetricAlarms", []), *page.get("CompositeAlarms", [])]))
+        return states
