@@ -77,7 +77,7 @@ _CfnLoader.add_multi_constructor("!", _intrinsic)
 def load_template(path: Path) -> dict[str, Any]:
     """Load one CloudFormation YAML template into plain Python data (intrinsics in long form)."""
     with path.open(encoding="utf-8") as handle:
-        data = yaml.load(handle, Loader=_CfnLoader)  # noqa: S506 - SafeLoader subclass
+        data = yaml.load(handle, Loader=_CfnLoader)
     if not isinstance(data, dict):
         raise TemplateEvaluationError(f"{path} is not a template")
     return data
@@ -162,7 +162,7 @@ class _Evaluator:
     def _truth(self, expression: Any) -> bool:
         if not isinstance(expression, dict) or len(expression) != 1:
             raise TemplateEvaluationError(f"bad condition {expression!r}")
-        (function, args), = expression.items()
+        ((function, args),) = expression.items()
         if function == "Fn::Equals":
             left, right = (self.value(a) for a in args)
             return str(left) == str(right)
@@ -184,7 +184,7 @@ class _Evaluator:
         if not isinstance(node, dict):
             return node
         if len(node) == 1:
-            (key, args), = node.items()
+            ((key, args),) = node.items()
             if key == "Ref":
                 return self._ref(args)
             if key == "Fn::GetAtt":
@@ -309,8 +309,11 @@ def render_environment(root_parameters: Mapping[str, Any]) -> dict[str, Rendered
     while pending:
         progressed = False
         for logical_id, stack in list(pending.items()):
-            needs = {m.group(1) for v in stack.properties.get("Parameters", {}).values()
-                     for m in re.finditer(r"<(\w+)\.Outputs\.", str(v))}
+            needs = {
+                m.group(1)
+                for v in stack.properties.get("Parameters", {}).values()
+                for m in re.finditer(r"<(\w+)\.Outputs\.", str(v))
+            }
             if not needs <= set(rendered):
                 continue
             parameters = {k: _resolve_child_outputs(v, rendered) for k, v in stack.properties["Parameters"].items()}

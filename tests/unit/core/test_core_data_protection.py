@@ -76,8 +76,14 @@ def test_the_guard_sees_the_resources_that_matter(templates: dict[str, dict[str,
     declared = {r["Type"] for t in templates.values() for r in t["Resources"].values()}
     # THEN databases, cache, buckets, vaults, keys, log groups, repositories and secrets are all guarded
     expected = {
-        "AWS::RDS::DBInstance", "AWS::ElastiCache::ReplicationGroup", "AWS::S3::Bucket", "AWS::Backup::BackupVault",
-        "AWS::KMS::Key", "AWS::Logs::LogGroup", "AWS::ECR::Repository", "AWS::SecretsManager::Secret",
+        "AWS::RDS::DBInstance",
+        "AWS::ElastiCache::ReplicationGroup",
+        "AWS::S3::Bucket",
+        "AWS::Backup::BackupVault",
+        "AWS::KMS::Key",
+        "AWS::Logs::LogGroup",
+        "AWS::ECR::Repository",
+        "AWS::SecretsManager::Secret",
     }
     assert expected <= declared & guarded
 
@@ -85,13 +91,22 @@ def test_the_guard_sees_the_resources_that_matter(templates: dict[str, dict[str,
 @pytest.mark.parametrize(
     ("resource", "expected"),
     [
-        ({"Type": "AWS::S3::Bucket"}, ["B (AWS::S3::Bucket) DeletionPolicy=None", "B (AWS::S3::Bucket) UpdateReplacePolicy=None"]),
-        ({"Type": "AWS::RDS::DBInstance", "DeletionPolicy": "Snapshot", "UpdateReplacePolicy": "Delete"},
-         ["B (AWS::RDS::DBInstance) UpdateReplacePolicy=Delete"]),
-        ({"Type": "AWS::S3::Bucket", "DeletionPolicy": "Snapshot", "UpdateReplacePolicy": "Retain"},
-         ["B (AWS::S3::Bucket) DeletionPolicy=Snapshot is not supported for its type"]),
-        ({"Type": "AWS::DynamoDB::Table"}, ["B (AWS::DynamoDB::Table) DeletionPolicy=None",
-                                            "B (AWS::DynamoDB::Table) UpdateReplacePolicy=None"]),
+        (
+            {"Type": "AWS::S3::Bucket"},
+            ["B (AWS::S3::Bucket) DeletionPolicy=None", "B (AWS::S3::Bucket) UpdateReplacePolicy=None"],
+        ),
+        (
+            {"Type": "AWS::RDS::DBInstance", "DeletionPolicy": "Snapshot", "UpdateReplacePolicy": "Delete"},
+            ["B (AWS::RDS::DBInstance) UpdateReplacePolicy=Delete"],
+        ),
+        (
+            {"Type": "AWS::S3::Bucket", "DeletionPolicy": "Snapshot", "UpdateReplacePolicy": "Retain"},
+            ["B (AWS::S3::Bucket) DeletionPolicy=Snapshot is not supported for its type"],
+        ),
+        (
+            {"Type": "AWS::DynamoDB::Table"},
+            ["B (AWS::DynamoDB::Table) DeletionPolicy=None", "B (AWS::DynamoDB::Table) UpdateReplacePolicy=None"],
+        ),
         ({"Type": "AWS::SNS::Topic"}, []),
     ],
 )

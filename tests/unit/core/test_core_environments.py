@@ -47,7 +47,9 @@ def test_nat_gateways_are_one_per_az_in_production_and_one_in_staging(
     assert _count(production_2az, "AWS::EC2::NatGateway") == 2
     assert _count(production, "AWS::EC2::NatGateway") == 3
     # AND in production each app subnet routes through the NAT gateway of its own AZ
-    routes = [r.properties for r in production["NetworkStack"].of_type("AWS::EC2::Route") if "NatGatewayId" in r.properties]
+    routes = [
+        r.properties for r in production["NetworkStack"].of_type("AWS::EC2::Route") if "NatGatewayId" in r.properties
+    ]
     assert sorted((r["RouteTableId"], r["NatGatewayId"]) for r in routes) == [
         (f"<AppRouteTable{i}>", f"<NatGateway{i}>") for i in (1, 2, 3)
     ]
@@ -58,8 +60,12 @@ def test_retention_is_30_days_in_production_and_7_in_staging(
 ) -> None:
     for env, days in ((staging, 7), (production, 30)):
         # GIVEN the log groups with a configurable retention, the RDS backups and the backup plan
-        retention = {str(r.properties["RetentionInDays"]) for s in env.values()
-                     for r in s.of_type("AWS::Logs::LogGroup") if r.logical_id != "CacheSlowLogGroup"}
+        retention = {
+            str(r.properties["RetentionInDays"])
+            for s in env.values()
+            for r in s.of_type("AWS::Logs::LogGroup")
+            if r.logical_id != "CacheSlowLogGroup"
+        }
         plan_rules = _resource(env, "BackupStack", "BackupPlan")["BackupPlan"]["BackupPlanRule"]
         # THEN each follows the environment
         assert retention == {str(days)}
@@ -117,8 +123,13 @@ def test_cost_guard_may_take_staging_off_hours_but_never_production(
 def test_child_stacks_never_branch_on_the_environment_name(templates: dict[str, dict[str, Any]]) -> None:
     # GIVEN every child template's Conditions
     # WHEN we look for references to EnvironmentName inside them
-    branching = {name: [c for c, expr in t.get("Conditions", {}).items()
-                        if any(v == {"Ref": "EnvironmentName"} for _, v in walk(expr))]
-                 for name, t in templates.items()}
+    branching = {
+        name: [
+            c
+            for c, expr in t.get("Conditions", {}).items()
+            if any(v == {"Ref": "EnvironmentName"} for _, v in walk(expr))
+        ]
+        for name, t in templates.items()
+    }
     # THEN none: the root turns the environment into explicit knobs
     assert {k: v for k, v in branching.items() if v} == {}

@@ -67,8 +67,10 @@ def documents(stacks: dict[str, RenderedStack]) -> list[Document]:
             p = r.properties
             if r.type == "AWS::IAM::Role":
                 found.append(Document(where, "trust", p["AssumeRolePolicyDocument"]))
-                found.extend(Document(f"{where}.{x['PolicyName']}", "identity", x["PolicyDocument"])
-                             for x in p.get("Policies", []))
+                found.extend(
+                    Document(f"{where}.{x['PolicyName']}", "identity", x["PolicyDocument"])
+                    for x in p.get("Policies", [])
+                )
             elif r.type in ("AWS::IAM::ManagedPolicy", "AWS::IAM::RolePolicy", "AWS::IAM::Policy"):
                 found.append(Document(where, "identity", p["PolicyDocument"]))
             elif r.type in ("AWS::S3::BucketPolicy", "AWS::SNS::TopicPolicy"):
@@ -82,7 +84,7 @@ def _as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
 
-def violations(doc: Document) -> list[str]:  # noqa: C901 - one rule per branch
+def violations(doc: Document) -> list[str]:
     """Least-privilege violations in one policy document."""
     problems: list[str] = []
     for index, statement in enumerate(doc.document["Statement"]):
@@ -96,8 +98,10 @@ def violations(doc: Document) -> list[str]:  # noqa: C901 - one rule per branch
         allow = statement["Effect"] == "Allow"
         if doc.kind == "trust":
             federated = statement.get("Principal", {}).get("Federated")
-            if federated and not {"token.actions.githubusercontent.com:aud",
-                                  "token.actions.githubusercontent.com:sub"} <= set(condition.get("StringEquals", {})):
+            if federated and not {
+                "token.actions.githubusercontent.com:aud",
+                "token.actions.githubusercontent.com:sub",
+            } <= set(condition.get("StringEquals", {})):
                 problems.append(f"{at}: OIDC trust without exact aud and sub")
             continue
         for action in actions if allow else []:  # a Deny may be as broad as it likes
@@ -144,8 +148,12 @@ def test_only_listed_aws_managed_policies_are_attached(environment: dict[str, Re
 
 def test_pass_role_is_granted_only_to_ecs_for_our_task_roles(production: dict[str, RenderedStack]) -> None:
     # GIVEN the ops policies
-    statements = [s for d in documents(production) for s in d.document["Statement"]
-                  if "iam:PassRole" in _as_list(s.get("Action", []))]
+    statements = [
+        s
+        for d in documents(production)
+        for s in d.document["Statement"]
+        if "iam:PassRole" in _as_list(s.get("Action", []))
+    ]
     # THEN every PassRole names roles from the compute stack and passes them to ECS tasks only
     assert statements
     for statement in statements:
@@ -170,14 +178,26 @@ def test_github_can_assume_the_deploy_role_only_from_its_environment(staging: di
         ({"Effect": "Allow", "Action": "*", "Resource": "arn:aws:s3:::b"}, "identity", "wildcard action *"),
         ({"Effect": "Allow", "Action": "s3:*", "Resource": "arn:aws:s3:::b"}, "identity", "wildcard action s3:*"),
         ({"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}, "identity", "s3:GetObject on Resource *"),
-        ({"Effect": "Allow", "Action": "cloudwatch:PutMetricData", "Resource": "*"}, "identity",
-         "without cloudwatch:namespace"),
-        ({"Effect": "Allow", "Action": "iam:PassRole", "Resource": "arn:aws:iam::1:role/r"}, "identity",
-         "iam:PassRole without iam:PassedToService"),
-        ({"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::b/*"}, "resource",
-         "allows any principal"),
-        ({"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::1:user/u"}, "Action": "kms:*", "Resource": "*"},
-         "key", "wildcard action kms:*"),
+        (
+            {"Effect": "Allow", "Action": "cloudwatch:PutMetricData", "Resource": "*"},
+            "identity",
+            "without cloudwatch:namespace",
+        ),
+        (
+            {"Effect": "Allow", "Action": "iam:PassRole", "Resource": "arn:aws:iam::1:role/r"},
+            "identity",
+            "iam:PassRole without iam:PassedToService",
+        ),
+        (
+            {"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::b/*"},
+            "resource",
+            "allows any principal",
+        ),
+        (
+            {"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::1:user/u"}, "Action": "kms:*", "Resource": "*"},
+            "key",
+            "wildcard action kms:*",
+        ),
     ],
 )
 def test_the_checker_catches_each_kind_of_excess(statement: dict[str, Any], kind: str, expected: str) -> None:

@@ -35,7 +35,10 @@ EXPECTED_PATHS: dict[tuple[str, str, int], str] = {
     ("OpsFunctionSecurityGroup", "LoadBalancerSecurityGroup", 8443): "smoke tests to the test listener via NAT",
     ("OpsFunctionSecurityGroup", "internet", 8443): "the test listener's public address",
     **{(g, "EndpointSecurityGroup", 443): "AWS APIs through interface endpoints" for g in TASKS_AND_FUNCTIONS},
-    **{(g, "internet", 443): "AWS APIs without endpoints, S3 and third-party HTTPS via NAT" for g in TASKS_AND_FUNCTIONS},
+    **{
+        (g, "internet", 443): "AWS APIs without endpoints, S3 and third-party HTTPS via NAT"
+        for g in TASKS_AND_FUNCTIONS
+    },
 }
 EXPECTED_ATTACHMENTS = {
     ("EdgeStack", "LoadBalancer"): ["LoadBalancerSecurityGroup"],
@@ -102,7 +105,10 @@ def security_rules(stacks: dict[str, RenderedStack]) -> list[Rule]:
             for direction in ("ingress", "egress"):
                 for props in r.properties.get(f"SecurityGroup{direction.capitalize()}", []):
                     rules.extend(_rules_from(r.logical_id, direction, props))
-        for kind, direction in (("AWS::EC2::SecurityGroupIngress", "ingress"), ("AWS::EC2::SecurityGroupEgress", "egress")):
+        for kind, direction in (
+            ("AWS::EC2::SecurityGroupIngress", "ingress"),
+            ("AWS::EC2::SecurityGroupEgress", "egress"),
+        ):
             for r in stack.of_type(kind):
                 rules.extend(_rules_from(_name(r.properties["GroupId"]), direction, r.properties))
     return rules
@@ -115,8 +121,13 @@ def reachable(rules: list[Rule]) -> set[tuple[str, str, int]]:
     paths = {("internet", g, p) for g, peer, p in ingress if peer == "internet"}
     paths |= {(g, "internet", p) for g, peer, p in egress if peer == "internet"}
     paths |= {(src, dst, p) for src, dst, p in egress if (dst, src, p) in ingress}
-    paths |= {(src, dst, p) for dst, peer, p in ingress if peer == "nat"
-              for src, out, q in egress if out == "internet" and q == p}
+    paths |= {
+        (src, dst, p)
+        for dst, peer, p in ingress
+        if peer == "nat"
+        for src, out, q in egress
+        if out == "internet" and q == p
+    }
     return paths
 
 
@@ -142,9 +153,13 @@ def test_reachability_is_exactly_the_intended_paths(environment: dict[str, Rende
 def test_each_workload_wears_its_own_group(environment: dict[str, RenderedStack]) -> None:
     # GIVEN the resources that take security groups
     # WHEN we read which groups they wear
-    attached = {(stack, r.logical_id): [_name(g) for g in value]
-                for stack, s in environment.items() for r in s.resources.values()
-                for path, value in walk(r.properties) if path and path[-1] in SG_PROPERTIES}
+    attached = {
+        (stack, r.logical_id): [_name(g) for g in value]
+        for stack, s in environment.items()
+        for r in s.resources.values()
+        for path, value in walk(r.properties)
+        if path and path[-1] in SG_PROPERTIES
+    }
     # THEN each wears exactly its own group, and interface endpoints wear the endpoint group
     for where, groups in EXPECTED_ATTACHMENTS.items():
         assert attached.pop(where) == groups
@@ -156,8 +171,12 @@ def test_each_workload_wears_its_own_group(environment: dict[str, RenderedStack]
 def test_the_test_listener_admits_every_nat_address_and_nothing_else(production: dict[str, RenderedStack]) -> None:
     # GIVEN production with a NAT gateway per AZ
     rules = [r for r in security_rules(production) if r.port == 8443 and r.direction == "ingress"]
-    nat_ingress = [r for s in production.values() for r in s.of_type("AWS::EC2::SecurityGroupIngress")
-                   if str(r.properties.get("CidrIp", "")).startswith("<NatGateway")]
+    nat_ingress = [
+        r
+        for s in production.values()
+        for r in s.of_type("AWS::EC2::SecurityGroupIngress")
+        if str(r.properties.get("CidrIp", "")).startswith("<NatGateway")
+    ]
     # THEN the test port is open only from the three NAT addresses
     assert {r.peer for r in rules} == {"nat"}
     assert sorted(r.properties["CidrIp"] for r in nat_ingress) == [f"<NatGateway{i}Eip>/32" for i in (1, 2, 3)]
@@ -167,10 +186,15 @@ def test_the_test_listener_admits_every_nat_address_and_nothing_else(production:
     ("extra", "path"),
     [
         (Rule("DatabaseSecurityGroup", "ingress", "internet", 5432), ("internet", "DatabaseSecurityGroup", 5432)),
-        (Rule("FrontendServiceSecurityGroup", "egress", "internet", 22), ("FrontendServiceSecurityGroup", "internet", 22)),
+        (
+            Rule("FrontendServiceSecurityGroup", "egress", "internet", 22),
+            ("FrontendServiceSecurityGroup", "internet", 22),
+        ),
     ],
 )
-def test_the_model_reports_a_new_path(staging: dict[str, RenderedStack], extra: Rule, path: tuple[str, str, int]) -> None:
+def test_the_model_reports_a_new_path(
+    staging: dict[str, RenderedStack], extra: Rule, path: tuple[str, str, int]
+) -> None:
     # GIVEN the staging rules plus one careless rule
     rules = [*security_rules(staging), extra]
     # WHEN paths are computed
