@@ -32,7 +32,9 @@ PSEUDO_PARAMETERS: dict[str, Any] = {
     "AWS::Partition": "aws",
     "AWS::URLSuffix": "amazonaws.com",
     "AWS::StackName": "safejob-test",
-    "AWS::StackId": "arn:aws:cloudformation:us-east-1:123456789012:stack/safejob-test/0a1b2c3d-4e5f-6789-abcd-ef0123456789",
+    "AWS::StackId": (
+        "arn:aws:cloudformation:us-east-1:123456789012:stack/safejob-test/0a1b2c3d-4e5f-6789-abcd-ef0123456789"
+    ),
     "AWS::NotificationARNs": [],
 }
 

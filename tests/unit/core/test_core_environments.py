@@ -20,7 +20,7 @@ def _count(env: dict[str, RenderedStack], resource_type: str) -> int:
 
 def _alb_attribute(env: dict[str, RenderedStack], key: str) -> str:
     attributes = _resource(env, "EdgeStack", "LoadBalancer")["LoadBalancerAttributes"]
-    return next(a["Value"] for a in attributes if a["Key"] == key)
+    return str(next(a["Value"] for a in attributes if a["Key"] == key))
 
 
 def test_database_is_multi_az_with_a_replica_only_in_production(

@@ -33,9 +33,10 @@ def windows(requests: int, errors: int = 0, p95: float | None = 200.0, count: in
             for i in range(count)]
 
 
-def judge(blue: Sequence[CanarySample], green: Sequence[CanarySample], *, alarms: Mapping[str, str] | None = None,
+def judge(blue: Sequence[CanarySample], green: Sequence[CanarySample], *, states: Mapping[str, str] | None = None,
           extensions: int = 0, **policy: Any) -> CanaryVerdict:
-    return analyze(blue, green, alarms or {}, CanaryPolicy(**policy), extensions)
+    """analyze() with a CanaryPolicy built from keyword arguments; `states` are the alarm states."""
+    return analyze(blue, green, states or {}, CanaryPolicy(**policy), extensions)
 
 
 def outcomes(result: CanaryVerdict) -> dict[str, str]:

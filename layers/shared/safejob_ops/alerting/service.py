@@ -65,7 +65,7 @@ def ingest(event: Mapping[str, Any], config: AlertingConfig, store: AlertStore, 
         alerts = normalise(event, config.global_)
         fallback = False
     except UnknownEventError as error:
-        alerts = [unrecognised_event_alert(event, error, now)]
+        alerts = [unrecognised_event_alert(event, error, now, config.global_)]
         result.unrecognised = str(error)
         fallback = True
     for alert in alerts:
@@ -73,15 +73,16 @@ def ingest(event: Mapping[str, Any], config: AlertingConfig, store: AlertStore, 
         if not store.put_alert(alert):
             result.stale.append(alert.fingerprint)
             continue
-        if alert.status is AlertStatus.RESOLVED:
-            for silence in to_expire_on_resolve(alert, store.list_silences(), now):
-                store.put_silence(silence.expire(now))
-                result.silences_expired.append(silence.id)
         labels = alert.labels.as_dict()
         matches = [fallback_match(config, labels)] if fallback else match_routes(config, labels)
         for match in matches:
             created = _add_to_group(store, scheduler, match, alert, now)
             (result.groups_created if created else result.groups_updated).append(match.group_key)
+        # Only once every group holds the resolve: a flush in between would see the alert firing and unsilenced.
+        if alert.status is AlertStatus.RESOLVED:
+            for silence in to_expire_on_resolve(alert, store.list_silences(), now):
+                store.put_silence(silence.expire(now))
+                result.silences_expired.append(silence.id)
     return result
 
 

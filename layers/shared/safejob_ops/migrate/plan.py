@@ -371,8 +371,10 @@ def parse_plan_json(document: str | bytes | Mapping[str, Any]) -> MigrationPlan:
                     operations=operations,
                 )
             )
-        except (KeyError, TypeError, ValidationError, PlanParseError) as error:
-            raise PlanParseError(f"{where}: {error}") from None
+        except PlanParseError as error:
+            raise type(error)(f"{where}: {error}") from None  # a mismatch stays a mismatch
+        except (KeyError, TypeError, ValidationError) as error:
+            raise PlanParseError(f"{where}: {error!r}") from None
     django = data.get("django")
     return MigrationPlan(migrations=migrations, source="json", django=str(django) if django is not None else None)
 
