@@ -42,8 +42,12 @@ def ok(result: subprocess.CompletedProcess[str]) -> str:
 
 
 def test_the_parsed_plan_is_what_migrate_applies(postgres_database: str) -> None:
-    # GIVEN an empty database and the plan Django prints for it, with the emitter's document
-    plan = parse_plan(ok(manage(postgres_database, "migrate", "--plan")), ok(manage(postgres_database, "safejob_plan")))
+    # GIVEN an empty database, the plan `manage.py migrate --plan` prints for it, and the emitter's document
+    text = ok(manage(postgres_database, "migrate", "--plan"))
+    document = ok(manage(postgres_database, "safejob_plan"))
+    plan = parse_plan(text, document)
+    # (the committed capture of this state, made in-process by capture.py, is these very bytes)
+    assert text == (PLANS / "00_fresh_full.txt").read_text(encoding="utf-8")
     assert manage(postgres_database, "migrate", "--check").returncode == 1  # unapplied migrations
     # WHEN migrate runs for real
     applied_output = ok(manage(postgres_database, "migrate", "--no-input"))

@@ -77,7 +77,7 @@ _CfnLoader.add_multi_constructor("!", _intrinsic)
 
 def load_template(path: Path) -> dict[str, Any]:
     """Load a CloudFormation YAML template with its intrinsics in long form."""
-    data = yaml.load(path.read_text(encoding="utf-8"), Loader=_CfnLoader)  # noqa: S506 - a SafeLoader
+    data = yaml.load(path.read_text(encoding="utf-8"), Loader=_CfnLoader)
     if not isinstance(data, dict):
         raise DiagramError(f"{path} is not a template")
     return data
@@ -99,7 +99,7 @@ def _stack_nodes(prefix: str, template: dict[str, Any]) -> list[str]:
             if resource_type not in grouped:
                 grouped.add(resource_type)
                 node = f"{prefix}_{re.sub(r'[^A-Za-z0-9]', '', resource_type)}"
-                lines.append(f'    {node}["{counts[resource_type]} × {_short_type(resource_type)}"]')
+                lines.append(f'    {node}["{counts[resource_type]} x {_short_type(resource_type)}"]')
             continue
         mark = "?" if "Condition" in resource else ""
         lines.append(f'    {prefix}_{logical_id}["{logical_id}{mark}<br/><small>{_short_type(resource_type)}</small>"]')

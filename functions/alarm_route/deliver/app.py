@@ -38,7 +38,9 @@ idempotency = IdempotencyConfig(event_key_jmespath="notification.id", expires_af
 persistence = DynamoDBPersistenceLayer(table_name=settings.idempotency_table_name)
 
 
-@idempotent_function(data_keyword_argument="request", config=idempotency, persistence_store=persistence)
+@idempotent_function(  # type: ignore[untyped-decorator]  # Powertools ships this decorator untyped
+    data_keyword_argument="request", config=idempotency, persistence_store=persistence
+)
 def send(request: dict[str, Any]) -> dict[str, Any]:
     result = deliver_notification(DeliverInput.model_validate(request), config, ports, store, os.environ,
                                   datetime.now(UTC))
@@ -49,6 +51,6 @@ def send(request: dict[str, Any]) -> dict[str, Any]:
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     request = parse(event=event, model=DeliverInput)  # a malformed event fails here, before any side effect
     idempotency.register_lambda_context(context)
-    result = send(request=request.model_dump(mode="json"))
+    result: dict[str, Any] = send(request=request.model_dump(mode="json"))
     logger.info("delivered", extra={"notification_id": request.notification.id, "receiver": result["receiver"]})
     return result

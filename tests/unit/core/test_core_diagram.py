@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 from cfn_eval import REPO_ROOT, STACKS_DIR, child_templates, load_template
+
 from safejob_tools.diagram import MARKDOWN_FILE, MERMAID_FILE, main, render_mermaid
 
 
