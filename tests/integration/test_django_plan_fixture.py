@@ -91,7 +91,7 @@ def test_a_python_default_is_dropped_and_a_db_default_is_kept(postgres_database:
     # GIVEN the database at accounts.0001 plus accounts.0002 (AddField null=True, db_default, default=False)
     ok(manage(postgres_database, "migrate", "accounts", "0002_account_expand", "--no-input"))
     with psycopg.connect(postgres_database, autocommit=True) as conn:
-        defaults = dict(
+        defaults: dict[str, str | None] = dict(
             conn.execute(
                 "SELECT column_name, column_default FROM information_schema.columns "
                 "WHERE table_name = 'accounts_account' AND column_name IN ('timezone', 'is_verified')"

@@ -4,6 +4,7 @@ synthetic operations for the cases the fixture cannot hold at once."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -75,7 +76,7 @@ def verdict_of(plan: MigrationPlan) -> list[tuple[str, Classification]]:
     return [(op.line, op.classification) for op in classify(plan)]
 
 
-# ------------------------------------------------------------------------------------- the captured history, step by step
+# ---------------------------------------------------------------------------- the captured history, step by step
 EXPECTED = {
     "01_initial": [E, E, E, E],
     "02_accounts_expand": [E, E, C, E, E],
@@ -331,8 +332,10 @@ def test_every_kind_has_a_rule() -> None:
 def test_the_docs_table_covers_every_kind() -> None:
     # GIVEN docs/workflows/migrate.md
     text = DOCS.read_text(encoding="utf-8")
-    # THEN every operation kind appears in its classification table
-    missing = [kind.value for kind in OperationKind if f"| {kind.value}" not in text and f"| `{kind.value}" not in text]
+    table = text.split("### Classification rules", 1)[1].split("\n\n|", 1)[1].split("\n\n", 1)[0]
+    first_cells = [line.split("|")[1] for line in table.splitlines() if line.startswith("|")]
+    # THEN every operation kind has a row (its name in the first cell) in the classification table
+    missing = [kind.value for kind in OperationKind if not any(re.search(rf"\b{kind.value}\b", c) for c in first_cells)]
     assert missing == []
 
 

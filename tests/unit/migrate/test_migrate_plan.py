@@ -324,7 +324,7 @@ def test_a_document_with_different_lines_is_a_mismatch() -> None:
     document["migrations"][0]["operations"][0]["line"] = "Add field salary_cents_v2 to job"
     # WHEN it is cross-checked with the text
     # THEN the migration and both lines are named
-    with pytest.raises(PlanMismatchError, match="jobs.0003_job_changes: the operations differ"):
+    with pytest.raises(PlanMismatchError, match=r"jobs\.0003_job_changes: the operations differ"):
         parse_plan(text_of("04_job_changes"), document)
 
 

@@ -16,10 +16,12 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import random
 import threading
 import time
 import uuid
+import warnings
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -103,11 +105,19 @@ def emulator() -> Iterator[tuple[DeployedStack, HttpSink]]:
 def run(params: E2EParams = FULL, stack: DeployedStack | None = None, sink: HttpSink | None = None,
         progress: Callable[[str], None] | None = None) -> E2EReport:
     """Run the storm against `stack` (or a fresh emulator when None) and count what happened. Only this run's alarms
-    (uniquely named) are counted, so a shared emulator (the test session's) works too."""
-    if stack is None or sink is None:
-        with emulator() as (own_stack, own_sink):
-            return run(params, own_stack, own_sink, progress)
-    say = progress or (lambda _: None)
+    (uniquely named) are counted, so a shared emulator (the test session's) works too.
+
+    The handlers' standard output (Powertools metrics, as Lambda would send to CloudWatch Logs) is discarded."""
+    with open(os.devnull, "w") as quiet, contextlib.redirect_stdout(quiet), warnings.catch_warnings():
+        # Invocations share one Metrics object in-process: an invocation may find nothing to flush.
+        warnings.filterwarnings("ignore", message="No application metrics to publish")
+        if stack is None or sink is None:
+            with emulator() as (own_stack, own_sink):
+                return _run(params, own_stack, own_sink, progress or (lambda _: None))
+        return _run(params, stack, sink, progress or (lambda _: None))
+
+
+def _run(params: E2EParams, stack: DeployedStack, sink: HttpSink, say: Callable[[str], None]) -> E2EReport:
     started = time.monotonic()
     prefix = f"Bench{uuid.uuid4().hex[:6]}-"
     alarms = make_alarms(params.alarms, prefix=prefix, seed=params.seed)
@@ -132,11 +142,11 @@ def run(params: E2EParams = FULL, stack: DeployedStack | None = None, sink: Http
     storm_seconds = time.monotonic() - storm_started
 
     say("storm sent; waiting for every group execution to finish")
+    config = load_config(config_file(LOCAL_CONFIG))
     drain_started = time.monotonic()
-    executions = _drain(stack, prefix, params.drain_timeout_seconds)
+    executions = _drain(stack, prefix, config, params.drain_timeout_seconds)
     drain_seconds = time.monotonic() - drain_started
 
-    config = load_config(config_file(LOCAL_CONFIG))
     store = DynamoAlertStore(stack.output("AlarmRouteStateTableName"), client=stack.aws.client("dynamodb"))
     log = [e for e in store.notification_log() if prefix in e["group_key"]]
     expected = _expected_routes(alarms, config)
@@ -192,24 +202,42 @@ def _drive(storm: _Storm, partition: list[int], stack: DeployedStack, arn: str, 
 
 
 # ------------------------------------------------------------------------------------------------ waiting
-def _drain(stack: DeployedStack, prefix: str, timeout: float) -> dict[str, str]:
-    """Wait until no execution of this run's groups is running (or `timeout`); returns execution ARN -> status."""
+@dataclass(frozen=True, slots=True)
+class Execution:
+    arn: str
+    group_key: str
+    status: str  # RUNNING, SUCCEEDED, FAILED, ...; IDLE: running, its route muted by time intervals right now
+    started: datetime
+    stopped: datetime | None
+
+
+def _drain(stack: DeployedStack, prefix: str, config: AlertingConfig, timeout: float) -> list[Execution]:
+    """Wait until every execution of this run's groups has finished or is idle (its route is muted by its time
+    intervals, so it only waits for them to open), or `timeout`."""
     sfn = stack.aws.client("stepfunctions")
     machine = stack.output("AlarmRouteStateMachineArn")
-    mine: dict[str, bool] = {}
+    group_of: dict[str, str | None] = {}  # execution ARN -> its group key, None when not this run's
+    routes = {route.id: route for route in config.routes()}
     deadline = time.monotonic() + timeout
     while True:
-        statuses: dict[str, str] = {}
+        found: list[Execution] = []
+        now = datetime.now(UTC)
         for page in sfn.get_paginator("list_executions").paginate(stateMachineArn=machine):
             for execution in page["executions"]:
-                execution_arn = execution["executionArn"]
-                if execution_arn not in mine:
-                    described = sfn.describe_execution(executionArn=execution_arn)
-                    mine[execution_arn] = prefix in described.get("input", "")
-                if mine[execution_arn]:
-                    statuses[execution_arn] = execution["status"]
-        if all(s != "RUNNING" for s in statuses.values()) or time.monotonic() > deadline:
-            return statuses
+                arn = execution["executionArn"]
+                if arn not in group_of:
+                    raw = sfn.describe_execution(executionArn=arn).get("input", "{}")
+                    group_of[arn] = json.loads(raw).get("group_key") if prefix in raw else None
+                group_key = group_of[arn]
+                if group_key is None:
+                    continue
+                status = execution["status"]
+                route = routes.get(group_key.split(":", 1)[0])
+                if status == "RUNNING" and route is not None and is_muted(now, route, config):
+                    status = "IDLE"
+                found.append(Execution(arn, group_key, status, execution["startDate"], execution.get("stopDate")))
+        if all(e.status != "RUNNING" for e in found) or time.monotonic() > deadline:
+            return found
         _pause(1.0)
 
 
@@ -266,11 +294,16 @@ def _group_interval(config: AlertingConfig, group_key: str) -> float:
     return config.tree.group_interval.total_seconds()
 
 
-def _windows(log: list[dict[str, str]], config: AlertingConfig) -> tuple[int, list[WindowViolation]]:
-    """The most notifications any group sent within one group_interval, and every window with more than one."""
+def _windows(log: list[dict[str, str]], config: AlertingConfig,
+             executions: list[Execution]) -> tuple[int, list[WindowViolation]]:
+    """The most notifications any group sent within one group_interval, and every window with more than one (with
+    whether its notifications came from different executions of the group, i.e. from successive generations)."""
     times: dict[tuple[str, str], list[datetime]] = defaultdict(list)
     for entry in log:
         times[entry["receiver"], entry["group_key"]].append(_stamp_of(entry["sk"]))
+    generations: dict[str, list[Execution]] = defaultdict(list)
+    for execution in executions:
+        generations[execution.group_key].append(execution)
     most, violations = 0, []
     for (receiver, group_key), stamps in times.items():
         stamps.sort()
@@ -279,9 +312,17 @@ def _windows(log: list[dict[str, str]], config: AlertingConfig) -> tuple[int, li
             inside = [t for t in stamps[start:] if (t - at).total_seconds() < window]
             most = max(most, len(inside))
             if len(inside) > 1:
+                owners = [_owners(t, generations[group_key]) for t in inside]
+                across = None if any(len(o) != 1 for o in owners) else len(set().union(*owners)) > 1
                 violations.append(WindowViolation(receiver=receiver, group_key=group_key, count=len(inside),
-                                                  window_seconds=window, at=[t.isoformat() for t in inside]))
+                                                  window_seconds=window, at=[t.isoformat() for t in inside],
+                                                  across_executions=across))
     return most, violations
+
+
+def _owners(at: datetime, executions: list[Execution]) -> set[str]:
+    """The executions of a group that were running at `at`."""
+    return {e.arn for e in executions if e.started <= at and (e.stopped is None or at <= e.stopped)}
 
 
 def _logged_requests(entry: dict[str, str]) -> int:
@@ -300,7 +341,7 @@ def _sink_path(receiver: str, config: AlertingConfig) -> str | None:
 
 
 def _count(params: E2EParams, storm: _Storm, config: AlertingConfig, expected: dict[int, tuple[str, Alert]],
-           log: list[dict[str, str]], requests: list[RecordedRequest], executions: dict[str, str], *,
+           log: list[dict[str, str]], requests: list[RecordedRequest], executions: list[Execution], *,
            storm_seconds: float, drain_seconds: float, total_seconds: float) -> E2EReport:
     sent = storm.sent
     problems: list[str] = []
@@ -345,20 +386,22 @@ def _count(params: E2EParams, storm: _Storm, config: AlertingConfig, expected: d
     sink_by_path = Counter(r.path for r in requests if r.status < 300)
     extra = sum(max(0, sink_by_path[p] - logged_by_path[p]) for p in sink_by_path | logged_by_path)
     missing = sum(max(0, logged_by_path[p] - sink_by_path[p]) for p in sink_by_path | logged_by_path)
-    most, violations = _windows(log, config)
+    most, violations = _windows(log, config, executions)
 
     ingest = [s for s in sent if s.kind == "storm"]
     errors = sum(1 for s in sent if not s.ok)
     stale = sum(1 for s in sent if s.stale)
     redeliveries = sum(1 for s in sent if s.kind == "redelivery")
     groups_created = [g for s in sent for g in s.groups_created]
-    statuses = Counter(executions.values())
+    statuses = Counter(e.status for e in executions)
     if stale != redeliveries:
         problems.append(f"{redeliveries} out-of-order redeliveries but {stale} events ignored as stale")
     if len(executions) != len(groups_created):
         problems.append(f"{len(groups_created)} groups created but {len(executions)} executions found")
     if statuses.get("RUNNING"):
         problems.append(f"{statuses['RUNNING']} executions still running after {params.drain_timeout_seconds:.0f} s")
+    if set(statuses) - {"SUCCEEDED", "IDLE", "RUNNING"}:
+        problems.append(f"executions that did not succeed: {dict(statuses)}")
     if extra or missing:
         problems.append(f"the sink got {sum(sink_by_path.values())} requests, the log accounts for "
                         f"{sum(logged_by_path.values())}")

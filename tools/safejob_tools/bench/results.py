@@ -102,6 +102,8 @@ class WindowViolation(BaseModel):
     count: int
     window_seconds: float
     at: list[str] = Field(description="the notification log timestamps inside the window")
+    across_executions: bool | None = Field(
+        description="whether they came from different executions (group generations); None when unclear")
 
 
 class E2EReport(BaseModel):
@@ -117,7 +119,8 @@ class E2EReport(BaseModel):
     ingest_latency_ms: Spread
     drain_seconds: float = Field(description="from the last resolve until every group execution had finished")
     total_seconds: float
-    executions: dict[str, int] = Field(description="group executions by final status")
+    executions: dict[str, int] = Field(
+        description="group executions by final status; IDLE: still running, its route muted by time intervals")
     groups_created: int = Field(description="group generations created (each starts one execution)")
     distinct_groups: int = Field(description="distinct group keys created")
     notifications: int = Field(description="entries in the notification log")

@@ -30,6 +30,7 @@ from django.db.migrations.exceptions import AmbiguityError  # type: ignore[impor
 from django.db.migrations.executor import MigrationExecutor  # type: ignore[import-untyped]
 from django.db.migrations.operations.models import ModelOperation  # type: ignore[import-untyped]
 from django.db.migrations.serializer import serializer_factory  # type: ignore[import-untyped]
+from django.db.migrations.state import ProjectState  # type: ignore[import-untyped]
 
 FORMAT = "safejob-migrate-plan/1"
 MARKER = "safejob-plan-json: "
@@ -44,11 +45,14 @@ def plan_document(
     executor = MigrationExecutor(connection)
     targets = _targets(executor, app_label, migration_name)
     plan = executor.migration_plan(targets)
+    # Forwards, one state advances through the plan, as the executor's does (linear in the history's length).
+    forward_state = _applied_state(executor) if plan and not plan[0][1] else None
     migrations = []
     for migration, backwards in plan:
-        key = (migration.app_label, migration.name)
-        # The state just before this migration runs forwards; after it, for a migration being unapplied.
-        state = executor.loader.project_state(key, at_end=backwards)
+        if backwards:  # the state with this migration applied (a backwards plan is short: rebuilt each time)
+            state = executor.loader.project_state((migration.app_label, migration.name), at_end=True)
+        else:
+            state = forward_state
         operations = _operations(migration.app_label, migration.operations, state, backwards)
         migrations.append(
             {
@@ -66,6 +70,17 @@ def plan_document(
         "vendor": str(connection.vendor),
         "migrations": migrations,
     }
+
+
+def _applied_state(executor: Any) -> Any:
+    """The project state of the applied migrations: what MigrationExecutor._create_project_state builds."""
+    loader = executor.loader
+    state = ProjectState(real_apps=loader.unmigrated_apps)
+    applied = {loader.graph.nodes[key] for key in loader.applied_migrations if key in loader.graph.nodes}
+    for migration, _backwards in executor.migration_plan(loader.graph.leaf_nodes(), clean_start=True):
+        if migration in applied:
+            migration.mutate_state(state, preserve=False)
+    return state
 
 
 def _targets(executor: Any, app_label: str | None, migration_name: str | None) -> list[tuple[str, str | None]]:
@@ -92,9 +107,8 @@ def _targets(executor: Any, app_label: str | None, migration_name: str | None) -
 
 
 def _operations(app_label: str, operations: Iterable[Any], state: Any, backwards: bool) -> list[dict[str, Any]]:
-    """Describe each operation against the state it runs in, advancing a copy of that state as Django would."""
+    """Describe each operation against the state it runs in, advancing that state (forwards) as Django would."""
     described = []
-    state = state.clone()
     for operation in operations:
         described.append(_operation(app_label, operation, state, backwards))
         if not backwards:
