@@ -55,7 +55,7 @@ class DiagramError(Exception):
     """Raised when the templates cannot be turned into a diagram."""
 
 
-class _CfnLoader(yaml.SafeLoader):
+class _CfnLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
     """SafeLoader that accepts CloudFormation short-form intrinsics (!Ref, !Sub, ...)."""
 
 
@@ -68,7 +68,7 @@ def _intrinsic(loader: _CfnLoader, suffix: str, node: yaml.Node) -> dict[str, An
     elif isinstance(node, yaml.SequenceNode):
         value = loader.construct_sequence(node, deep=True)
     else:
-        value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
+        value = loader.construct_mapping(node, deep=True)
     return {key: value}
 
 

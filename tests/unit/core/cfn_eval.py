@@ -55,7 +55,7 @@ class TemplateEvaluationError(Exception):
 
 
 # ---------------------------------------------------------------- loading
-class _CfnLoader(yaml.SafeLoader):
+class _CfnLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
     """SafeLoader that turns short-form intrinsics (!Ref, !Sub, ...) into their long form."""
 
 
@@ -69,7 +69,7 @@ def _intrinsic(loader: _CfnLoader, tag_suffix: str, node: yaml.Node) -> dict[str
     elif isinstance(node, yaml.SequenceNode):
         value = loader.construct_sequence(node, deep=True)
     else:
-        value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
+        value = loader.construct_mapping(node, deep=True)
     return {name: value}
 
 

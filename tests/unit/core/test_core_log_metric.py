@@ -29,7 +29,13 @@ def _powertools_line(level: int) -> dict[str, Any]:
     logger = Logger(
         service=f"backend-{logging.getLevelName(level).lower()}", logger_handler=logging.StreamHandler(stream)
     )
-    logger.log(level, "something happened", extra={"order_id": "o-1"})
+    emit = {
+        logging.ERROR: logger.error,
+        logging.CRITICAL: logger.critical,
+        logging.WARNING: logger.warning,
+        logging.INFO: logger.info,
+    }[level]
+    emit("something happened", extra={"order_id": "o-1"})
     parsed: dict[str, Any] = json.loads(stream.getvalue().splitlines()[-1])
     return parsed
 

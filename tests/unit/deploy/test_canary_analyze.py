@@ -119,10 +119,10 @@ CEILING_CASES = [
     # (green requests, green 5xx, max_error_rate, outcome): blue fails at green's rate, so only the ceiling differs
     (1000, 10, 0.01, Outcome.PASS),  # at the ceiling
     (1000, 15, 0.01, Outcome.PASS),  # 1.5%, but not significantly above 1% on 1000 requests (p = 0.08)
-    (5000, 75, 0.01, Outcome.FAIL),  # 1.5% on 5000 requests is (p = 0.0004)
+    (5000, 75, 0.01, Outcome.FAIL),  # 1.5% on 5000 requests is (p = 0.0005)
     (1000, 20, 0.01, Outcome.FAIL),  # 2% on 1000 (p = 0.003)
-    (100, 3, 0.01, Outcome.PASS),  # p = 0.08
-    (100, 4, 0.01, Outcome.FAIL),  # p = 0.018
+    (100, 4, 0.01, Outcome.PASS),  # p = 0.018: not below the 1% significance level
+    (100, 5, 0.01, Outcome.FAIL),  # p = 0.0034
     (10, 1, 0.01, Outcome.PASS),  # 1 error in 10 requests: p = 0.096
     (1000, 1, 0.0, Outcome.FAIL),  # a zero ceiling: any error
     (1000, 1000, 1.0, Outcome.PASS),  # a ceiling of 100% never fails
@@ -149,8 +149,8 @@ def test_ceiling_reasons_show_the_numbers() -> None:
     check = result.reasons[2]
     assert check.observed == {"canary_errors": 20, "canary_requests": 1000, "canary_error_rate": 0.02,
                               "p_value": 0.00328836}
-    assert check.threshold == {"max_error_rate": 0.01, "significance": 0.05}
-    assert check.detail == "green 2.00% 5xx (20 of 1000) is above the 1.00% ceiling (binomial p=0.0033 < 0.05)"
+    assert check.threshold == {"max_error_rate": 0.01, "significance": 0.01}
+    assert check.detail == "green 2.00% 5xx (20 of 1000) is above the 1.00% ceiling (binomial p=0.0033 < 0.01)"
 
 
 # --- error rate: against blue (one-sided Fisher exact test, plus a tolerance) ---------------------------------------
@@ -158,14 +158,16 @@ def test_ceiling_reasons_show_the_numbers() -> None:
 BASELINE_CASES: list[tuple[str, tuple[int, int], tuple[int, int], Outcome, str]] = [
     # (case, blue (requests, 5xx), green (requests, 5xx), outcome, words): the ceiling is lifted to isolate the check
     ("20 in 1000 against 2 in 1000", (1000, 2), (1000, 20), Outcome.FAIL, "significantly higher (Fisher p=5.6e-05"),
-    ("1 in 10 against 0 in 90", (90, 0), (10, 1), Outcome.PASS, "not significantly higher (Fisher p=0.1 >= 0.05)"),
+    ("1 in 10 against 0 in 90", (90, 0), (10, 1), Outcome.PASS, "not significantly higher (Fisher p=0.1 >= 0.01)"),
     ("1 in 100 against 0 in 100", (100, 0), (100, 1), Outcome.PASS, "not significantly higher"),
     ("same ratio", (9000, 9), (1000, 1), Outcome.PASS, "not significantly higher"),
     ("0.05% to 0.2%", (10000, 5), (10000, 20), Outcome.FAIL, "above the 0.15% tolerance"),
-    ("0.05% to 0.14%: within the absolute tolerance", (10000, 5), (10000, 14), Outcome.PASS,
-     "within the 0.15% tolerance"),
+    ("0.05% to 0.15%: 3x, not significant on 10000 requests", (10000, 5), (10000, 15), Outcome.PASS,
+     "not significantly higher (Fisher p=0.021 >= 0.01)"),
+    ("0.05% to 0.14%: significant, within the absolute tolerance", (100000, 50), (100000, 140), Outcome.PASS,
+     "significant (Fisher p=2.3e-11 < 0.01) but within the 0.15% tolerance"),
     ("5% to 5.8%: significant, within the relative tolerance", (100000, 5000), (100000, 5800), Outcome.PASS,
-     "significant (Fisher p=1.4e-15 < 0.05) but within the 10.00% tolerance"),
+     "significant (Fisher p=1.3e-15 < 0.01) but within the 10.00% tolerance"),
     ("5% to 10.5%: beyond twice blue's ratio", (100000, 5000), (100000, 10500), Outcome.FAIL, "10.00% tolerance"),
     ("blue served nothing (the 100% step)", (0, 0), (1000, 20), Outcome.NOT_APPLICABLE, "blue served no requests"),
     ("green better than blue", (1000, 20), (1000, 2), Outcome.PASS, "not significantly higher (Fisher p=1"),
@@ -211,7 +213,7 @@ def test_tolerance_is_the_larger_of_the_absolute_and_relative_allowance() -> Non
 def test_a_stricter_significance_needs_more_evidence() -> None:
     # GIVEN 0.05% -> 0.2% on 10000 requests each (Fisher p = 0.0021)
     blue, green = windows(10000, 5), windows(10000, 20)
-    # WHEN judged at 5% and at 0.1% / THEN only the first rolls back
+    # WHEN judged at 1% (the default) and at 0.1% / THEN only the first rolls back
     assert judge(blue, green).verdict is Verdict.ROLLBACK
     assert judge(blue, green, significance=0.001).verdict is Verdict.PROMOTE
 
@@ -289,7 +291,7 @@ def test_the_verdict_carries_the_policy_and_the_statistics() -> None:
         "baseline": {"windows": 5, "requests": 9000, "errors": 9, "error_rate": 0.001, "p95_latency_ms": 180.0},
         "canary": {"windows": 5, "requests": 1000, "errors": 1, "error_rate": 0.001, "p95_latency_ms": 185.0},
         "error_rate_increase": 0.0, "error_rate_ratio": 1.0, "error_rate_tolerance": 0.002,
-        "error_rate_p_value": 0.651322, "error_rate_ceiling_p_value": 0.99995,
+        "error_rate_p_value": 0.651496, "error_rate_ceiling_p_value": 0.999957,
         "latency_p95_ratio": 1.02778, "latency_p95_increase_ms": 5.0,
     }
 

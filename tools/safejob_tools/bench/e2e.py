@@ -48,17 +48,19 @@ Kind = Literal["storm", "redelivery", "resolve"]
 
 @dataclass(frozen=True)
 class E2EParams:
-    alarms: int = 200
-    events: int = 2000
-    threads: int = 8
+    alarms: int = 20
+    events: int = 200
+    threads: int = 4
     redelivery_fraction: float = 0.05
     min_round_seconds: float = 1.5
-    drain_timeout_seconds: float = 120.0
+    drain_timeout_seconds: float = 90.0
     seed: int = 7
 
 
+# Sized for the emulator on 2 cores (docs/benchmarks.md): every live group flushes every 2 s (the local
+# group_interval) and a flush costs the emulator about 50 ms of CPU, so ~40 live groups (20 alarms) fill one core.
 FULL = E2EParams()
-QUICK = E2EParams(alarms=20, events=200, threads=4, drain_timeout_seconds=60.0)
+QUICK = E2EParams(alarms=8, events=40, drain_timeout_seconds=60.0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,7 +154,8 @@ def _run(params: E2EParams, stack: DeployedStack, sink: HttpSink, say: Callable[
     expected = _expected_routes(alarms, config)
     fingerprints = {fp for fp, _ in expected.values()}
     requests = [r for r in sink.requests() if prefix.encode() in r.raw or _dedup_key(r) in fingerprints]
-    return _count(params, storm, config, expected, log, requests, executions,
+    decisions = _decisions(stack, executions)
+    return _count(params, storm, config, expected, log, requests, executions, decisions,
                   storm_seconds=storm_seconds, drain_seconds=drain_seconds,
                   total_seconds=time.monotonic() - started)
 
@@ -294,35 +297,55 @@ def _group_interval(config: AlertingConfig, group_key: str) -> float:
     return config.tree.group_interval.total_seconds()
 
 
-def _windows(log: list[dict[str, str]], config: AlertingConfig,
-             executions: list[Execution]) -> tuple[int, list[WindowViolation]]:
-    """The most notifications any group sent within one group_interval, and every window with more than one (with
-    whether its notifications came from different executions of the group, i.e. from successive generations)."""
-    times: dict[tuple[str, str], list[datetime]] = defaultdict(list)
-    for entry in log:
-        times[entry["receiver"], entry["group_key"]].append(_stamp_of(entry["sk"]))
-    generations: dict[str, list[Execution]] = defaultdict(list)
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """A notification as a flush decided it (from the execution's history): `at` is the flush time."""
+
+    id: str
+    at: datetime
+    receiver: str
+    group_key: str
+    execution: str
+
+
+def _decisions(stack: DeployedStack, executions: list[Execution]) -> list[Decision]:
+    """Every notification the Flush states of these executions returned (a retried tick returns the same one)."""
+    sfn = stack.aws.client("stepfunctions")
+    found: dict[str, Decision] = {}
     for execution in executions:
-        generations[execution.group_key].append(execution)
+        kwargs: dict[str, Any] = {"executionArn": execution.arn, "maxResults": 1000}
+        while True:
+            page = sfn.get_execution_history(**kwargs)
+            for event in page["events"]:
+                exited = event.get("stateExitedEventDetails", {})
+                if exited.get("name") != "Flush":
+                    continue
+                for n in json.loads(exited.get("output", "{}")).get("notifications", []):
+                    at = datetime.fromisoformat(n["at"].replace("Z", "+00:00"))
+                    found.setdefault(n["id"], Decision(n["id"], at, n["receiver"], n["group_key"], execution.arn))
+            if not page.get("nextToken"):
+                break
+            kwargs["nextToken"] = page["nextToken"]
+    return sorted(found.values(), key=lambda d: d.at)
+
+
+def _windows(times: dict[tuple[str, str], list[tuple[datetime, str]]],
+             config: AlertingConfig) -> tuple[int, list[WindowViolation]]:
+    """The most notifications any group had within one group_interval (its route's), and every window with more
+    than one, with whether they came from different executions of the group (successive episodes)."""
     most, violations = 0, []
     for (receiver, group_key), stamps in times.items():
         stamps.sort()
         window = _group_interval(config, group_key)
-        for start, at in enumerate(stamps):
-            inside = [t for t in stamps[start:] if (t - at).total_seconds() < window]
+        for start, (at, _) in enumerate(stamps):
+            inside = [(t, e) for t, e in stamps[start:] if (t - at).total_seconds() < window]
             most = max(most, len(inside))
             if len(inside) > 1:
-                owners = [_owners(t, generations[group_key]) for t in inside]
-                across = None if any(len(o) != 1 for o in owners) else len(set().union(*owners)) > 1
+                executions = {e for _, e in inside}
                 violations.append(WindowViolation(receiver=receiver, group_key=group_key, count=len(inside),
-                                                  window_seconds=window, at=[t.isoformat() for t in inside],
-                                                  across_executions=across))
+                                                  window_seconds=window, at=[t.isoformat() for t, _ in inside],
+                                                  across_executions=None if "" in executions else len(executions) > 1))
     return most, violations
-
-
-def _owners(at: datetime, executions: list[Execution]) -> set[str]:
-    """The executions of a group that were running at `at`."""
-    return {e.arn for e in executions if e.started <= at and (e.stopped is None or at <= e.stopped)}
 
 
 def _logged_requests(entry: dict[str, str]) -> int:
@@ -341,7 +364,8 @@ def _sink_path(receiver: str, config: AlertingConfig) -> str | None:
 
 
 def _count(params: E2EParams, storm: _Storm, config: AlertingConfig, expected: dict[int, tuple[str, Alert]],
-           log: list[dict[str, str]], requests: list[RecordedRequest], executions: list[Execution], *,
+           log: list[dict[str, str]], requests: list[RecordedRequest], executions: list[Execution],
+           decisions: list[Decision], *,
            storm_seconds: float, drain_seconds: float, total_seconds: float) -> E2EReport:
     sent = storm.sent
     problems: list[str] = []
@@ -386,7 +410,18 @@ def _count(params: E2EParams, storm: _Storm, config: AlertingConfig, expected: d
     sink_by_path = Counter(r.path for r in requests if r.status < 300)
     extra = sum(max(0, sink_by_path[p] - logged_by_path[p]) for p in sink_by_path | logged_by_path)
     missing = sum(max(0, logged_by_path[p] - sink_by_path[p]) for p in sink_by_path | logged_by_path)
-    most, violations = _windows(log, config, executions)
+    by_flush: dict[tuple[str, str], list[tuple[datetime, str]]] = defaultdict(list)
+    for d in decisions:
+        by_flush[d.receiver, d.group_key].append((d.at, d.execution))
+    by_delivery: dict[tuple[str, str], list[tuple[datetime, str]]] = defaultdict(list)
+    for entry in log:
+        by_delivery[entry["receiver"], entry["group_key"]].append((_stamp_of(entry["sk"]), ""))
+    most, violations = _windows(by_flush, config)
+    most_delivered, _ = _windows(by_delivery, config)
+    decided, logged = {d.id for d in decisions}, set(ids)
+    if decided != logged:
+        problems.append(f"{len(decided - logged)} decided notifications never logged as sent, "
+                        f"{len(logged - decided)} logged that no flush decided")
 
     ingest = [s for s in sent if s.kind == "storm"]
     errors = sum(1 for s in sent if not s.ok)
@@ -429,6 +464,7 @@ def _count(params: E2EParams, storm: _Storm, config: AlertingConfig, expected: d
         notifications_by_receiver=dict(sorted(Counter(e["receiver"] for e in log).items())),
         distinct_groups_notified=len({(e["receiver"], e["group_key"]) for e in log}),
         max_notifications_per_group_interval=most,
+        max_deliveries_per_group_interval=most_delivered,
         window_violations=violations[:20],
         sink_requests=dict(sorted(Counter(r.path for r in requests).items())),
         requests_logged=sum(logged_by_path.values()),

@@ -126,7 +126,10 @@ class E2EReport(BaseModel):
     notifications: int = Field(description="entries in the notification log")
     notifications_by_receiver: dict[str, int]
     distinct_groups_notified: int
-    max_notifications_per_group_interval: int = Field(description="must be <= 1")
+    max_notifications_per_group_interval: int = Field(
+        description="most notifications one group's flushes decided within one group_interval (must be <= 1)")
+    max_deliveries_per_group_interval: int = Field(
+        description="the same, by delivery time (the notification log): delivery delays can bring two closer")
     window_violations: list[WindowViolation] = Field(default_factory=list)
     sink_requests: dict[str, int] = Field(description="requests the local HTTP sink got, by path")
     requests_logged: int = Field(description="HTTP requests the notification log says were sent")

@@ -22,7 +22,8 @@ TEAMS = ("platform", "backend", "web", "data")
 REGIONS = ("eu-west-1", "eu-central-1", "us-east-1")
 # One alarm in five pages (critical), one in five is informational.
 SEVERITIES: tuple[Severity, ...] = ("critical", "warning", "warning", "warning", "info")
-# One alarm name in ten exists in two regions as an inhibiting critical / inhibited warning pair.
+# One alarm name in ten exists in two regions as an inhibiting critical / inhibited warning pair (the second name
+# of every ten, so that even a small storm has one).
 PAIR_EVERY = 10
 
 
@@ -53,7 +54,7 @@ def make_alarms(count: int, prefix: str = "Storm", seed: int = 7) -> list[Alarm]
     while len(alarms) < count:
         name = f"{prefix}{index:04d}"
         service, team = rng.choice(SERVICES), rng.choice(TEAMS)
-        if index % PAIR_EVERY == PAIR_EVERY - 1 and count - len(alarms) >= 2:
+        if index % PAIR_EVERY == 1 and count - len(alarms) >= 2:
             alarms.append(Alarm(name, REGIONS[0], service, "critical", team))
             alarms.append(Alarm(name, REGIONS[1], service, "warning", team))
         else:

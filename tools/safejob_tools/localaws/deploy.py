@@ -18,7 +18,16 @@ from safejob_tools.localaws.template import ARTIFACT_BUCKET, TEMPLATE, StagedTem
 
 DEFAULT_STACK = "safejob-local"
 # The [default] (local emulator) parameters; samconfig.toml carries the same for `sam deploy`.
-LOCAL_PARAMETERS = {"EnvironmentName": "local", "AlertingConfigFile": "alerting.local.yaml", "LogRetentionDays": "7"}
+_DIGEST = "sha256:" + "0" * 63
+LOCAL_PARAMETERS = {
+    "EnvironmentName": "local",
+    "AlertingConfigFile": "alerting.local.yaml",
+    "LogRetentionDays": "7",
+    "GitHubRepository": "safejob/app",
+    "BackendImage": f"123456789012.dkr.ecr.us-east-1.amazonaws.com/safejob/local/backend@{_DIGEST}1",
+    "FrontendImage": f"123456789012.dkr.ecr.us-east-1.amazonaws.com/safejob/local/frontend@{_DIGEST}2",
+    "XrayDaemonImage": f"public.ecr.aws/xray/aws-xray-daemon@{_DIGEST}3",
+}
 
 
 class DeployError(RuntimeError):
@@ -133,6 +142,8 @@ def deploy(aws: LocalAws, stack_name: str = DEFAULT_STACK, template: Path = TEMP
            parameters: Mapping[str, str] | None = None) -> DeployedStack:
     """Transform, upload and create the stack in the emulator; then bridge what moto lacks. Raises DeployError."""
     params = {**LOCAL_PARAMETERS, **(parameters or {})}
+    if "CertificateArn" not in params:  # what an operator brings: the ALB's certificate (no domain locally)
+        params["CertificateArn"] = aws.client("acm").request_certificate(DomainName="safejob.local")["CertificateArn"]
     timings: dict[str, float] = {}
     started = time.perf_counter()
     staged = stage_template(template, params)

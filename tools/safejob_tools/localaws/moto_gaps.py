@@ -160,8 +160,201 @@ def bridge_metric_widget_image() -> None:
     _once("metric_widget_image", apply)
 
 
+# --------------------------------------------------------------------------- 6. nested stack outputs
+def bridge_nested_stack_outputs() -> None:
+    """moto creates a nested stack and its outputs, but `Fn::GetAtt [Child, Outputs.X]` crashes ('Stack' object
+    has no attribute 'get_cfn_attribute'). Answer it from the child's outputs, as CloudFormation does."""
+
+    def apply() -> None:
+        from moto.cloudformation import parsing
+        from moto.cloudformation.models import Stack
+
+        def get_cfn_attribute(self: Any, attribute_name: str) -> Any:
+            if attribute_name.startswith("Outputs."):
+                key = attribute_name.split(".", 1)[1]
+                declared = (self.template_dict.get("Outputs") or {}).get(key)
+                if declared is None:
+                    raise KeyError(f"nested stack {self.name} has no output {key}")
+                # Evaluated against the child's own resources (moto's lazy output map may hold the caller's).
+                return parsing.clean_json(declared["Value"], self.resource_map)
+            raise NotImplementedError(f'"Fn::GetAtt" : [ "{{0}}" , "{attribute_name}" ]"')
+
+        setattr(Stack, "get_cfn_attribute", get_cfn_attribute)  # noqa: B010
+
+    _once("nested_stack_outputs", apply)
+
+
+# --------------------------------------------------------------------------- 7. GetAtt of ignored types
+EMULATED = "emulated"
+
+
+def bridge_getatt_of_ignored_types() -> None:
+    """moto's CloudFormation ignores some types (ElastiCache, WAFv2, CloudFront, ...; docs/local-aws.md) and then
+    fails any `Fn::GetAtt` on them ("references undefined resource", or a crash on attributes it doesn't model).
+    Answer such a GetAtt with a recognisable placeholder (`<LogicalId>.<Attribute>.emulated`, an ARN-shaped one for
+    `Arn`), so that what depends on it deploys; those resources are covered by static checks only."""
+
+    def apply() -> None:
+        from moto.cloudformation import parsing
+
+        original = parsing.clean_json
+
+        def clean_json(resource_json: Any, resources_map: Any) -> Any:
+            if isinstance(resource_json, list):
+                # (a gap of its own) `AWS::NoValue` in a list becomes None instead of removing the item, e.g. an
+                # IAM statement behind `Fn::If`, which then fails policy validation.
+                cleaned = [clean_json(item, resources_map) for item in resource_json]
+                return [item for item in cleaned if item is not None]
+            if _targets_ignored(resource_json, resources_map):
+                logical_id, attribute = resource_json["Fn::GetAtt"][:2]
+                return _placeholder(logical_id, attribute, resources_map)
+            if _refers_to_ignored(resource_json, resources_map):
+                return _ref_placeholder(resource_json["Ref"], resources_map)
+            result = original(resource_json, resources_map)
+            if isinstance(result, dict) and "Fn::GetAtt" in result and isinstance(resource_json, dict):
+                # moto declares the attribute but can't compute it (e.g. LoadBalancerFullName): it would hand
+                # the unresolved intrinsic on, to fail later in another stack's context.
+                logical_id, attribute = result["Fn::GetAtt"][:2]
+                return _placeholder(logical_id, attribute, resources_map)
+            return result
+
+        setattr(parsing, "clean_json", clean_json)  # noqa: B010
+
+        # Its output validation crashes on the same (AttributeError on None): validate the other outputs only.
+        original_validate = parsing.ResourceMap.validate_outputs
+
+        def validate_outputs(self: Any) -> None:
+            outputs = self._template.get("Outputs") or {}
+            ignored = {key for key, output in outputs.items() if _targets_ignored(output.get("Value"), self)}
+            if not ignored:
+                original_validate(self)
+                return
+            self._template["Outputs"] = {k: v for k, v in outputs.items() if k not in ignored}
+            try:
+                original_validate(self)
+            finally:
+                self._template["Outputs"] = outputs
+
+        setattr(parsing.ResourceMap, "validate_outputs", validate_outputs)  # noqa: B010
+
+    _once("getatt_ignored_types", apply)
+
+
+def _refers_to_ignored(value: Any, resources_map: Any) -> bool:
+    """A `Ref` to an ignored type resolves to "" in moto: an output made of it disappears, and a nested stack's
+    parameter goes missing. Give it the same kind of placeholder (ARN-shaped: most such Refs are ARNs or ids)."""
+    from moto.cloudformation import parsing
+
+    if not isinstance(value, dict) or set(value) != {"Ref"} or not isinstance(value["Ref"], str):
+        return False
+    declared = getattr(resources_map, "_resource_json_map", {}).get(value["Ref"])
+    return declared is not None and parsing.resource_class_from_type(declared.get("Type", "")) is None
+
+
+def _targets_ignored(value: Any, resources_map: Any) -> bool:
+    from moto.cloudformation import parsing
+
+    if not isinstance(value, dict) or "Fn::GetAtt" not in value:
+        return False
+    logical_id, attribute = value["Fn::GetAtt"][:2]
+    declared = getattr(resources_map, "_resource_json_map", {}).get(logical_id)
+    if declared is None:
+        return False  # an undefined resource: moto's own error says so
+    resource_class = parsing.resource_class_from_type(declared.get("Type", ""))
+    return resource_class is None or not resource_class.has_cfn_attr(attribute)
+
+
+# Ignored types whose Ref is an ARN in CloudFormation; the others' Ref is a name or an id.
+_REF_IS_ARN = ("AWS::SecretsManager::Secret", "AWS::CertificateManager::Certificate", "AWS::SNS::Subscription",
+               "AWS::ApplicationAutoScaling::ScalingPolicy", "AWS::Backup::BackupPlan")
+
+
+def _ref_placeholder(logical_id: str, resources_map: Any) -> str:
+    declared = resources_map._resource_json_map[logical_id]
+    if declared.get("Type") in _REF_IS_ARN:
+        return _placeholder(logical_id, "Arn", resources_map)
+    return f"{logical_id.lower()}-{EMULATED}"
+
+
+def _placeholder(logical_id: str, attribute: str, resources_map: Any) -> str:
+    if attribute.endswith("Arn"):
+        region, account = resources_map._region_name, resources_map._account_id
+        return f"arn:aws:{EMULATED}:{region}:{account}:{logical_id.lower()}/{attribute.lower()}"
+    return f"{logical_id}.{attribute}.{EMULATED}"
+
+
+# --------------------------------------------------------------------------- 8. RDS groups' physical ids
+def bridge_rds_group_refs() -> None:
+    """moto's DBParameterGroup and DBSubnetGroup have no physical id, so `Ref` to them yields the Python object:
+    a DBInstance given `DBParameterGroupName: !Ref ...` crashes, and outputs show a repr. A parameter group's
+    physical id becomes its name, as in CloudFormation. moto's own DBInstance needs the subnet group *object*
+    from its Ref, so that one keeps it, and only prints as its name (in outputs)."""
+
+    def apply() -> None:
+        from moto.rds import models
+
+        for cls in (models.DBParameterGroup, models.DBClusterParameterGroup):
+            setattr(cls, "physical_resource_id", property(lambda self: self.name))  # noqa: B010
+        setattr(models.DBSubnetGroup, "__str__", lambda self: self.name)  # noqa: B010
+
+    _once("rds_group_refs", apply)
+
+
+# --------------------------------------------------------------------------- 9. weighted forward from CFN
+def bridge_listener_forward_config() -> None:
+    """moto's CloudFormation Listener requires `TargetGroupArn` on a forward action (KeyError), while the weighted
+    form has only `ForwardConfig` (which moto's API path supports: create_listener, modify_listener). Pass such
+    actions through unchanged."""
+
+    def apply() -> None:
+        from moto.elbv2.models import ELBv2Backend
+
+        original = ELBv2Backend.convert_and_validate_properties
+
+        def convert(self: Any, properties: dict[str, Any]) -> list[dict[str, Any]]:
+            weighted = [a for a in properties["DefaultActions"]
+                        if a.get("Type") == "forward" and "TargetGroupArn" not in a and "ForwardConfig" in a]
+            if not weighted:
+                result: list[dict[str, Any]] = original(self, properties)
+                return result
+            others = {**properties, "DefaultActions": [a for a in properties["DefaultActions"] if a not in weighted]}
+            return [*weighted, *original(self, others)]
+
+        setattr(ELBv2Backend, "convert_and_validate_properties", convert)  # noqa: B010
+
+    _once("listener_forward_config", apply)
+
+
+# --------------------------------------------------------------------------- 10. KMS key policy objects
+def bridge_kms_key_policy_object() -> None:
+    """CloudFormation takes a KMS `KeyPolicy` as an object; moto stores the object, and DescribeKey/GetKeyPolicy
+    then fail with HTTP 500. Store it as the JSON document the API would."""
+
+    def apply() -> None:
+        from moto.kms.models import Key
+
+        original = Key.create_from_cloudformation_json.__func__  # type: ignore[attr-defined]
+
+        def create(cls: Any, /, resource_name: str, cloudformation_json: dict[str, Any], account_id: str,
+                   region_name: str, **kwargs: Any) -> Any:
+            properties = cloudformation_json.get("Properties", {})
+            if isinstance(properties.get("KeyPolicy"), dict):
+                properties = {**properties, "KeyPolicy": json.dumps(properties["KeyPolicy"])}
+                cloudformation_json = {**cloudformation_json, "Properties": properties}
+            return original(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs)
+
+        setattr(Key, "create_from_cloudformation_json", classmethod(create))  # noqa: B010
+
+    _once("kms_key_policy_object", apply)
+
+
 def apply_all(runtime: InProcessRuntime) -> None:
     bridge_lambda_invoke(runtime)
     bridge_eventbridge_lambda_targets()
     bridge_retry_intervals()
     bridge_metric_widget_image()
+    bridge_nested_stack_outputs()
+    bridge_getatt_of_ignored_types()
+    bridge_rds_group_refs()
+    bridge_listener_forward_config()
+    bridge_kms_key_policy_object()

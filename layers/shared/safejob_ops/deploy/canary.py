@@ -153,7 +153,7 @@ class CanaryPolicy(BaseModel):
     max_extensions: int = Field(default=3, ge=0, le=100)
     on_insufficient_data: OnInsufficientData = OnInsufficientData.ROLLBACK
     # One-sided significance level of both error-rate tests.
-    significance: float = Field(default=0.05, gt=0, le=0.5)
+    significance: float = Field(default=0.01, gt=0, le=0.5)
     # Ceiling of green's 5xx ratio (the stack's alb-5xx-rate alarm fires at 1% too).
     max_error_rate: float = Field(default=0.01, ge=0, le=1)
     # Green may exceed blue's 5xx ratio by this much (absolute) or this factor, whichever tolerates more.
@@ -178,14 +178,13 @@ class CanaryPolicy(BaseModel):
         """This policy with {service} and {environment} filled in its alarm names."""
         values = {"service": service, "environment": environment}
         names = []
-        for name in self.alarms:
-            for placeholder in _PLACEHOLDER.findall(name):
+        for template in self.alarms:
+            name = template
+            for placeholder in _PLACEHOLDER.findall(template):
                 value = values[placeholder]
                 if not value:
-                    flag = "--service" if placeholder == "service" else "--environment"
-                    raise CanaryConfigError(
-                        [("alarms", f"{name!r} uses {{{placeholder}}}: give the {placeholder} ({flag} in the CLI)")]
-                    )
+                    raise CanaryConfigError([("alarms", f"{template!r} uses {{{placeholder}}}: give the {placeholder} "
+                                                        f"(--{placeholder} in the CLI)")])
                 name = name.replace(f"{{{placeholder}}}", value)
             names.append(name)
         return self.model_copy(update={"alarms": tuple(names)})
@@ -250,11 +249,15 @@ def validation_problems(error: ValidationError, prefix: str = "") -> list[tuple[
     return problems
 
 
+def _number(value: object) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
 _MESSAGES: dict[str, Callable[[Mapping[str, Any]], str]] = {
-    "greater_than_equal": lambda ctx: f"must be >= {ctx['ge']}",
-    "greater_than": lambda ctx: f"must be > {ctx['gt']}",
-    "less_than_equal": lambda ctx: f"must be <= {ctx['le']}",
-    "less_than": lambda ctx: f"must be < {ctx['lt']}",
+    "greater_than_equal": lambda ctx: f"must be >= {_number(ctx['ge'])}",
+    "greater_than": lambda ctx: f"must be > {_number(ctx['gt'])}",
+    "less_than_equal": lambda ctx: f"must be <= {_number(ctx['le'])}",
+    "less_than": lambda ctx: f"must be < {_number(ctx['lt'])}",
     "missing": lambda ctx: "required",
     "extra_forbidden": lambda ctx: "unknown field",
     "int_type": lambda ctx: "must be an integer",
@@ -458,11 +461,11 @@ def analyze(baseline: Sequence[CanarySample], canary: Sequence[CanarySample], al
     stats, exact = _statistics(baseline, canary, policy)
     reasons = [
         _check_alarms(policy, states),
-        _check_min_requests(policy, stats.canary),
+        _check_min_requests(policy, exact.green),
         _check_error_rate(policy, stats, exact),
         _check_error_rate_vs_baseline(policy, stats, exact),
-        _check_latency(policy, stats.canary),
-        _check_latency_vs_baseline(policy, stats),
+        _check_latency(policy, exact.green),
+        _check_latency_vs_baseline(policy, stats, exact),
     ]
     verdict, summary = _decide(reasons, policy, extensions_so_far)
     return CanaryVerdict(verdict=verdict, summary=summary, extensions_so_far=extensions_so_far, reasons=reasons,
@@ -504,9 +507,21 @@ def _details(results: list[CheckResult]) -> str:
     return "; ".join(f"{r.check}: {r.detail}" for r in results)
 
 
+class _Color(NamedTuple):
+    """One color's windows, pooled, unrounded (ColorStatistics is its report)."""
+
+    windows: int
+    requests: int
+    errors: int
+    error_rate: float | None
+    p95_latency_ms: float | None
+
+
 class _Exact(NamedTuple):
     """The unrounded values that decisions use (reports show them to 6 significant digits)."""
 
+    blue: _Color
+    green: _Color
     ceiling_p: float | None
     fisher_p: float | None
     tolerance: float | None
@@ -528,23 +543,28 @@ def _statistics(baseline: Sequence[CanarySample], canary: Sequence[CanarySample]
         latency_ratio = green.p95_latency_ms / blue.p95_latency_ms if blue.p95_latency_ms > 0 else None
         latency_increase = green.p95_latency_ms - blue.p95_latency_ms
     stats = CanaryStatistics(
-        baseline=blue, canary=green, error_rate_increase=_sig(increase), error_rate_ratio=_sig(ratio),
+        baseline=_report(blue), canary=_report(green), error_rate_increase=_sig(increase), error_rate_ratio=_sig(ratio),
         error_rate_tolerance=_sig(tolerance), error_rate_p_value=_sig(p_value),
         error_rate_ceiling_p_value=_sig(ceiling_p), latency_p95_ratio=_sig(latency_ratio),
         latency_p95_increase_ms=_sig(latency_increase),
     )
-    return stats, _Exact(ceiling_p=ceiling_p, fisher_p=p_value, tolerance=tolerance)
+    return stats, _Exact(blue=blue, green=green, ceiling_p=ceiling_p, fisher_p=p_value, tolerance=tolerance)
 
 
-def _pool(samples: Sequence[CanarySample]) -> ColorStatistics:
+def _pool(samples: Sequence[CanarySample]) -> _Color:
     requests = sum(s.request_count for s in samples)
     errors = sum(s.http_5xx_count for s in samples)
     timed = [(s.p95_latency_ms, s.request_count) for s in samples if s.p95_latency_ms is not None and s.request_count]
     weight = sum(n for _, n in timed)
     # fsum is exactly rounded, so the mean does not depend on the order of the windows.
     p95 = math.fsum(p * n for p, n in timed) / weight if weight else None
-    return ColorStatistics(windows=len(samples), requests=requests, errors=errors,
-                           error_rate=errors / requests if requests else None, p95_latency_ms=p95)
+    return _Color(windows=len(samples), requests=requests, errors=errors,
+                  error_rate=errors / requests if requests else None, p95_latency_ms=p95)
+
+
+def _report(color: _Color) -> ColorStatistics:
+    return ColorStatistics(windows=color.windows, requests=color.requests, errors=color.errors,
+                           error_rate=_sig(color.error_rate), p95_latency_ms=_sig(color.p95_latency_ms))
 
 
 def _tolerance(blue_rate: float, policy: CanaryPolicy) -> float:
@@ -560,8 +580,10 @@ def _pct(rate: float | None) -> str:
     return "n/a" if rate is None else f"{rate * 100:.2f}%"
 
 
-def _p(value: float) -> str:
-    return f"{value:.2g}"
+def _p(value: float, significance: float) -> str:
+    """A p-value to 2 significant digits, or more when 2 would read as the significance level itself."""
+    text = f"{value:.2g}"
+    return f"{value:.6g}" if float(text) == significance and value != significance else text
 
 
 def _result(check: CheckName, outcome: Outcome, observed: dict[str, Value], threshold: dict[str, Value],
@@ -587,7 +609,7 @@ def _check_alarms(policy: CanaryPolicy, states: Mapping[str, AlarmState]) -> Che
                    f"{count} configured alarm{'s' if count != 1 else ''}, none in ALARM")
 
 
-def _check_min_requests(policy: CanaryPolicy, green: ColorStatistics) -> CheckResult:
+def _check_min_requests(policy: CanaryPolicy, green: _Color) -> CheckResult:
     observed: dict[str, Value] = {"canary_requests": green.requests}
     threshold: dict[str, Value] = {"min_requests": policy.min_requests}
     if green.requests < policy.min_requests:
@@ -598,7 +620,7 @@ def _check_min_requests(policy: CanaryPolicy, green: ColorStatistics) -> CheckRe
 
 
 def _check_error_rate(policy: CanaryPolicy, stats: CanaryStatistics, exact: _Exact) -> CheckResult:
-    green = stats.canary
+    green = exact.green
     p_value = stats.error_rate_ceiling_p_value
     observed: dict[str, Value] = {"canary_errors": green.errors, "canary_requests": green.requests,
                                   "canary_error_rate": _sig(green.error_rate), "p_value": p_value}
@@ -608,18 +630,18 @@ def _check_error_rate(policy: CanaryPolicy, stats: CanaryStatistics, exact: _Exa
     exact_p = exact.ceiling_p
     above = f"green {_pct(green.error_rate)} 5xx ({green.errors} of {green.requests})"
     ceiling = f"the {_pct(policy.max_error_rate)} ceiling"
+    test = f"binomial p={_p(exact_p, policy.significance)}"
     if green.error_rate > policy.max_error_rate and exact_p < policy.significance:
         return _result(CheckName.ERROR_RATE, Outcome.FAIL, observed, threshold,
-                       f"{above} is above {ceiling} (binomial p={_p(exact_p)} < {policy.significance})")
+                       f"{above} is above {ceiling} ({test} < {policy.significance})")
     if green.error_rate > policy.max_error_rate:
         return _result(CheckName.ERROR_RATE, Outcome.PASS, observed, threshold,
-                       f"{above} is not significantly above {ceiling} (binomial p={_p(exact_p)} >= "
-                       f"{policy.significance})")
+                       f"{above} is not significantly above {ceiling} ({test} >= {policy.significance})")
     return _result(CheckName.ERROR_RATE, Outcome.PASS, observed, threshold, f"{above} is within {ceiling}")
 
 
 def _check_error_rate_vs_baseline(policy: CanaryPolicy, stats: CanaryStatistics, exact: _Exact) -> CheckResult:
-    blue, green = stats.baseline, stats.canary
+    blue, green = exact.blue, exact.green
     observed: dict[str, Value] = {
         "canary_error_rate": _sig(green.error_rate), "baseline_error_rate": _sig(blue.error_rate),
         "increase": stats.error_rate_increase, "ratio": stats.error_rate_ratio, "p_value": stats.error_rate_p_value}
@@ -636,7 +658,7 @@ def _check_error_rate_vs_baseline(policy: CanaryPolicy, stats: CanaryStatistics,
     rates = f"green {_pct(green.error_rate)} 5xx against blue {_pct(blue.error_rate)}"
     significant = exact_p < policy.significance
     material = green.error_rate > tolerance
-    test = f"Fisher p={_p(exact_p)} {'<' if significant else '>='} {policy.significance}"
+    test = f"Fisher p={_p(exact_p, policy.significance)} {'<' if significant else '>='} {policy.significance}"
     if significant and material:
         return _result(CheckName.ERROR_RATE_VS_BASELINE, Outcome.FAIL, observed, threshold,
                        f"{rates}: significantly higher ({test}) and above the {_pct(tolerance)} tolerance")
@@ -649,7 +671,7 @@ def _ms(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.0f} ms"
 
 
-def _check_latency(policy: CanaryPolicy, green: ColorStatistics) -> CheckResult:
+def _check_latency(policy: CanaryPolicy, green: _Color) -> CheckResult:
     observed: dict[str, Value] = {"canary_p95_latency_ms": _sig(green.p95_latency_ms)}
     threshold: dict[str, Value] = {"max_p95_latency_ms": policy.max_p95_latency_ms}
     if green.p95_latency_ms is None:
@@ -662,8 +684,8 @@ def _check_latency(policy: CanaryPolicy, green: ColorStatistics) -> CheckResult:
                    f"green p95 {_ms(green.p95_latency_ms)} is within {_ms(policy.max_p95_latency_ms)}")
 
 
-def _check_latency_vs_baseline(policy: CanaryPolicy, stats: CanaryStatistics) -> CheckResult:
-    blue, green = stats.baseline, stats.canary
+def _check_latency_vs_baseline(policy: CanaryPolicy, stats: CanaryStatistics, exact: _Exact) -> CheckResult:
+    blue, green = exact.blue, exact.green
     observed: dict[str, Value] = {
         "canary_p95_latency_ms": _sig(green.p95_latency_ms), "baseline_p95_latency_ms": _sig(blue.p95_latency_ms),
         "ratio": stats.latency_p95_ratio, "increase_ms": stats.latency_p95_increase_ms}

@@ -1,0 +1,76 @@
+"""The three benchmarks in one run, at the sizes of `make bench` or of `--quick`, into one `BenchReport`."""
+
+from __future__ import annotations
+
+import os
+import platform
+import sys
+import time
+from collections.abc import Callable, Collection
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from safejob_tools.bench import coldstart, e2e, routing
+from safejob_tools.bench.results import BenchReport, Machine
+
+BENCHMARKS = ("coldstart", "routing", "e2e")
+
+
+@dataclass(frozen=True)
+class Sizes:
+    coldstart_runs: int
+    routing_events: int
+    routing_alarms: int
+    routing_runs: int
+    e2e: e2e.E2EParams = field(default_factory=e2e.E2EParams)
+
+
+# `make bench`: about 4 minutes on 2 cores, most of it the end-to-end storm (docs/benchmarks.md says why it is
+# smaller than the routing storm).
+FULL = Sizes(coldstart_runs=7, routing_events=10_000, routing_alarms=200, routing_runs=7, e2e=e2e.FULL)
+QUICK = Sizes(coldstart_runs=3, routing_events=2_000, routing_alarms=200, routing_runs=3, e2e=e2e.QUICK)
+
+
+def missed(report: BenchReport) -> list[str]:
+    """Every target the report misses, in words."""
+    out: list[str] = []
+    if report.coldstart is not None:
+        out += [f"cold start of {f.function}: {f.ratio.median:.2f}x the baseline (target <= {f.target}x)"
+                for f in report.coldstart.functions if not f.passed]
+    if report.routing is not None and not report.routing.passed:
+        out.append(f"routing: {report.routing.alerts_per_second.max:,.0f} alerts/s at best "
+                   f"(target >= {report.routing.target_alerts_per_second:,.0f})")
+    if report.e2e is not None and not report.e2e.passed:
+        r = report.e2e
+        why = [text for bad, text in (
+            (r.lost_alerts > 0, f"{r.lost_alerts} lost alerts"),
+            (r.max_notifications_per_group_interval > 1,
+             f"up to {r.max_notifications_per_group_interval} notifications of one group within one group_interval"),
+            (r.duplicate_notification_ids > 0, f"{r.duplicate_notification_ids} notification ids sent twice"),
+            (r.duplicate_sink_requests > 0, f"{r.duplicate_sink_requests} duplicate requests at the receivers"),
+            (not r.consistent, "; ".join(r.problems)),
+        ) if bad]
+        out.append("end to end: " + "; ".join(why))
+    return out
+
+
+def run_all(sizes: Sizes = FULL, only: Collection[str] = BENCHMARKS, quick: bool = False,
+            progress: Callable[[str], None] | None = None) -> BenchReport:
+    """Run the chosen benchmarks (cold start first: it wants a quiet process) and report them together."""
+    started_at, started = datetime.now(UTC), time.monotonic()
+    report = BenchReport(
+        started_at=started_at,
+        seconds=0.0,
+        quick=quick,
+        machine=Machine(python=sys.version.split()[0], platform=platform.platform(), cpus=os.cpu_count() or 1),
+    )
+    if "coldstart" in only:
+        report.coldstart = coldstart.run(runs=sizes.coldstart_runs, progress=progress)
+    if "routing" in only:
+        report.routing = routing.run(events=sizes.routing_events, alarms=sizes.routing_alarms,
+                                     runs=sizes.routing_runs, progress=progress)
+    if "e2e" in only:
+        report.e2e = e2e.run(sizes.e2e, progress=progress)
+    report.missed = missed(report)
+    report.seconds = round(time.monotonic() - started, 1)
+    return report
