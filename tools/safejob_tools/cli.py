@@ -11,7 +11,7 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
-from safejob_tools.commands import alerts, invoke
+from safejob_tools.commands import alerts, canary, invoke
 
 type Subparsers = argparse._SubParsersAction[argparse.ArgumentParser]
 type Command = Callable[[argparse.Namespace], int]
@@ -20,6 +20,7 @@ type Command = Callable[[argparse.Namespace], int]
 COMMAND_GROUPS: list[Callable[[Subparsers], None]] = [
     alerts.register,
     invoke.register,
+    canary.register,
 ]
 
 

@@ -23,7 +23,7 @@ GREEN = windows(1000, 1, 185.0)  # green 0.1% 5xx, p95 185 ms
 FEW = windows(40, 0, 190.0, count=4)  # fewer than the default min_requests (100)
 
 
-# --- alarms: any configured alarm in ALARM (or not found) rolls back, whatever else ----------------------------------
+# --- alarms: any configured alarm in ALARM (or not found) rolls back, whatever else --------------------------------
 
 ALARM_CASES: list[tuple[str, tuple[str, ...], dict[str, str], list[Any], Verdict, Outcome]] = [
     # (case, configured alarms, states, green, verdict, alarms outcome)
@@ -57,7 +57,7 @@ def test_an_alarm_rollback_names_the_alarm_and_the_missing_one() -> None:
         "rollback: alarms: in ALARM: a; not found (check the name in the deploy config): b")
 
 
-# --- traffic, extensions and the fail-safe ----------------------------------------------------------------------
+# --- traffic, extensions and the fail-safe -------------------------------------------------------------------------
 
 TRAFFIC_CASES: list[tuple[str, list[Any], dict[str, Any], Verdict, str]] = [
     # (case, green, judge arguments, verdict, summary prefix)
@@ -153,7 +153,7 @@ def test_ceiling_reasons_show_the_numbers() -> None:
     assert check.detail == "green 2.00% 5xx (20 of 1000) is above the 1.00% ceiling (binomial p=0.0033 < 0.01)"
 
 
-# --- error rate: against blue (one-sided Fisher exact test, plus a tolerance) ---------------------------------------
+# --- error rate: against blue (one-sided Fisher exact test, plus a tolerance) --------------------------------------
 
 BASELINE_CASES: list[tuple[str, tuple[int, int], tuple[int, int], Outcome, str]] = [
     # (case, blue (requests, 5xx), green (requests, 5xx), outcome, words): the ceiling is lifted to isolate the check
@@ -225,7 +225,7 @@ def test_error_ratio_is_null_when_blue_had_no_errors() -> None:
     json.dumps(result.model_dump(mode="json"), allow_nan=False)
 
 
-# --- latency p95 -------------------------------------------------------------------------------------------------
+# --- latency p95 ---------------------------------------------------------------------------------------------------
 
 LATENCY_CASES: list[tuple[str, float | None, float | None, str, str]] = [
     # (case, blue p95, green p95, latency_p95 outcome, latency_p95_vs_baseline outcome)
@@ -271,7 +271,7 @@ def test_p95_is_the_request_weighted_mean_of_the_windows() -> None:
     assert (stats.baseline.requests, stats.baseline.windows) == (450, 4)
 
 
-# --- the report ---------------------------------------------------------------------------------------------------
+# --- the report ----------------------------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("green", [GREEN, FEW, [], windows(1000, 100, 3000.0)], ids=["ok", "few", "none", "bad"])

@@ -4,12 +4,15 @@ JSON format, and bad input named down to the field."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
 import pytest
-from canary_support import CHECK_ORDER, DEPLOY_CONFIG, FIXTURES
+import yaml
+from canary_support import CHECK_ORDER, DEPLOY_CONFIG, FIXTURES, ROOT
 
+from safejob_ops.deploy.canary import CanaryPolicy
 from safejob_tools import cli
 from safejob_tools.commands import canary
 
@@ -38,7 +41,7 @@ def metrics_file(tmp_path: Path, body: Any) -> Path:
 GOOD_SAMPLE = {"request_count": 100, "http_5xx_count": 0, "p95_latency_ms": 150.0}
 
 
-# --- the shipped fixtures --------------------------------------------------------------------------------------------
+# --- the shipped fixtures ------------------------------------------------------------------------------------------
 
 FIXTURE_CASES = [
     ("promote.json", 0, "promote", "promote: all 6 checks passed or did not apply"),
@@ -96,7 +99,7 @@ def test_a_missing_alarm_rolls_back(capsys: pytest.CaptureFixture[str]) -> None:
         "summary"]
 
 
-# --- bad input: exit 2, and the problem names the field ---------------------------------------------------------------
+# --- bad input: exit 2, and the problem names the field ------------------------------------------------------------
 
 BAD_FILES: list[tuple[str, Any, list[str]]] = [
     ("negative count", {"baseline": [GOOD_SAMPLE], "canary": [GOOD_SAMPLE, GOOD_SAMPLE,
@@ -180,3 +183,30 @@ def test_help_documents_the_exit_codes(capsys: pytest.CaptureFixture[str]) -> No
     with pytest.raises(SystemExit):
         cli.main(["canary", "analyze", "--help"])
     assert "0 promote, 3 rollback, 4 extend, 2 bad input" in " ".join(capsys.readouterr().out.split())
+
+
+# --- the docs cannot drift -----------------------------------------------------------------------------------------
+
+DOCS = ROOT / "docs" / "workflows" / "canary-analysis.md"
+
+
+def test_the_documented_output_is_what_the_cli_prints(capsys: pytest.CaptureFixture[str]) -> None:
+    # GIVEN the JSON block under the docs' canary-output marker, and the arguments the marker names
+    text = DOCS.read_text()
+    match = re.search(r"<!-- canary-output: (\S+) (.*?) -->\n```json\n(.*?)```", text, re.DOTALL)
+    assert match, "the canary-output block is missing from the docs"
+    fixture, options, documented = match.groups()
+    # WHEN the CLI runs with them and the versioned config / THEN it prints exactly the documented block
+    code, out, _ = run(capsys, "--metrics", str(FIXTURES / fixture), "--config", str(DEPLOY_CONFIG),
+                       *options.split())
+    assert code == 3
+    assert out == documented
+
+
+def test_the_config_reference_documents_every_key_with_its_default() -> None:
+    section = DOCS.read_text().split("## Configuration reference", 1)[1].split("\n## ", 1)[0]
+    rows = dict(re.findall(r"^\| `(\w+)` \| `?([^|`]+?)`? \|", section, re.MULTILINE))
+    defaults = CanaryPolicy().model_dump(mode="json")
+    for key, value in defaults.items():
+        assert key in rows, f"{key} is not in the docs' configuration reference"
+        assert yaml.safe_load(rows[key]) == value, key

@@ -146,7 +146,7 @@ def test_load_reports_a_missing_file(tmp_path: Path) -> None:
         load_canary_config(tmp_path / "nope.yaml")
 
 
-@pytest.mark.parametrize("text", ["", "other: {}\n", "canary:\n"])
+@pytest.mark.parametrize("text", ["", "other: {}\n", "canary:\n", "canary:\n  defaults:\n  services:\n"])
 def test_a_file_without_a_canary_section_gets_the_defaults(tmp_path: Path, text: str) -> None:
     path = tmp_path / "deploy.yaml"
     path.write_text(text)

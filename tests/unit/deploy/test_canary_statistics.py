@@ -99,7 +99,7 @@ def test_binomial_matches_the_definition(n: int, data: st.DataObject, p: Fractio
     assert binomial_upper_tail(k, n, float(p)) == pytest.approx(float(exact_binomial(k, n, p)), rel=1e-9, abs=1e-15)
 
 
-# --- large counts: each tail against its complement (the two summation branches check each other) ----------------
+# --- large counts: each tail against its complement (the two summation branches check each other) ------------------
 
 
 @settings(max_examples=100, deadline=None)
@@ -122,7 +122,7 @@ def test_binomial_tails_add_up_on_large_counts(n: int, p: float, shift: float) -
     assert upper + lower == pytest.approx(1.0, abs=1e-8)
 
 
-# --- the direction of the evidence ------------------------------------------------------------------------------
+# --- the direction of the evidence ---------------------------------------------------------------------------------
 
 
 @settings(max_examples=200, deadline=None)

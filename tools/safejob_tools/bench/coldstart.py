@@ -46,7 +46,7 @@ ENVIRONMENT: dict[str, str] = {
     "AWS_DEFAULT_REGION": "us-east-1",
     "AWS_REGION": "us-east-1",
     "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",  # noqa: S105 - fake credentials: nothing may reach AWS
+    "AWS_SECRET_ACCESS_KEY": "testing",  # fake credentials: nothing may reach AWS
     "AWS_SESSION_TOKEN": "testing",
     "ENVIRONMENT_NAME": "bench",
     "POWERTOOLS_SERVICE_NAME": "safejob-ops",

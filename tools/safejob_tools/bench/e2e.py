@@ -183,7 +183,7 @@ def _drive(storm: _Storm, partition: list[int], stack: DeployedStack, arn: str, 
             if ok:
                 stale = bool(body.get("stale"))
                 created = tuple(body.get("groups_created", []))
-        except Exception:  # noqa: BLE001 - an emulator error is counted as an ingest error, the storm goes on
+        except Exception:  # an emulator error is counted as an ingest error, and the storm goes on
             ok = False
         storm.record(Sent(i, state, kind, begun, time.monotonic(), ok, stale, created))
 
@@ -363,20 +363,29 @@ def _sink_path(receiver: str, config: AlertingConfig) -> str | None:
     return None if kind == "email" else f"/{kind}/{receiver}"  # email goes to SNS, not to the sink
 
 
-def _count(params: E2EParams, storm: _Storm, config: AlertingConfig, expected: dict[int, tuple[str, Alert]],
-           log: list[dict[str, str]], requests: list[RecordedRequest], executions: list[Execution],
-           decisions: list[Decision], *,
-           storm_seconds: float, drain_seconds: float, total_seconds: float) -> E2EReport:
-    sent = storm.sent
-    problems: list[str] = []
+@dataclass
+class _Fate:
+    """What became of every (alert, receiver) pair that fired."""
+
+    notified: int = 0
+    short: int = 0
+    inhibited: int = 0
+    muted: int = 0
+    lost: list[LostAlert] = field(default_factory=list)
+
+    @property
+    def total(self) -> int:
+        return self.notified + self.short + self.inhibited + self.muted + len(self.lost)
+
+
+def _fates(storm: _Storm, config: AlertingConfig, expected: dict[int, tuple[str, Alert]],
+           log: list[dict[str, str]], run_seconds: float) -> _Fate:
     by_receiver: dict[str, set[str]] = defaultdict(set)
     for entry in log:
         by_receiver[entry["receiver"]].update(json.loads(entry["fingerprints"]))
-    episodes = _episodes(sent, len(storm.alarms))
+    episodes = _episodes(storm.sent, len(storm.alarms))
     now = datetime.now(UTC)
-
-    notified = short = inhibited = muted = 0
-    lost: list[LostAlert] = []
+    fate = _Fate()
     for i, alarm in enumerate(storm.alarms):
         fingerprint, alert = expected[i]
         spans = episodes[i]
@@ -387,29 +396,44 @@ def _count(params: E2EParams, storm: _Storm, config: AlertingConfig, expected: d
                       if j != i and inhibited_by(labels, [other], config.inhibit_rules) is not None]
         for match in match_routes(config, labels):
             if fingerprint in by_receiver[match.receiver]:
-                notified += 1
-            elif _time_muted(match, config, now, storm_seconds + drain_seconds):
-                muted += 1
+                fate.notified += 1
+            elif _time_muted(match, config, now, run_seconds):
+                fate.muted += 1
             elif all(end - begin < match.group_wait.total_seconds() for begin, end in spans):
-                short += 1
+                fate.short += 1
             elif any(_overlaps(spans, episodes[j]) for j in inhibitors):
-                inhibited += 1
+                fate.inhibited += 1
             else:
-                lost.append(LostAlert(alarm=alarm.name, region=alarm.region, fingerprint=fingerprint,
-                                      receiver=match.receiver,
-                                      episodes_seconds=[round(e - b, 3) for b, e in spans]))
-    expected_pairs = notified + short + inhibited + muted + len(lost)
+                fate.lost.append(LostAlert(alarm=alarm.name, region=alarm.region, fingerprint=fingerprint,
+                                           receiver=match.receiver,
+                                           episodes_seconds=[round(e - b, 3) for b, e in spans]))
+    return fate
 
-    ids = Counter(entry["sk"].split("#", 1)[1] for entry in log)
-    duplicate_ids = sum(n - 1 for n in ids.values() if n > 1)
-    logged_by_path: Counter[str] = Counter()
+
+def _sink_balance(log: list[dict[str, str]], requests: list[RecordedRequest],
+                  config: AlertingConfig) -> tuple[int, int, int]:
+    """(requests logged, sink requests beyond them, logged requests the sink never got), path by path."""
+    logged: Counter[str] = Counter()
     for entry in log:
         path = _sink_path(entry["receiver"], config)
         if path is not None:
-            logged_by_path[path] += _logged_requests(entry)
-    sink_by_path = Counter(r.path for r in requests if r.status < 300)
-    extra = sum(max(0, sink_by_path[p] - logged_by_path[p]) for p in sink_by_path | logged_by_path)
-    missing = sum(max(0, logged_by_path[p] - sink_by_path[p]) for p in sink_by_path | logged_by_path)
+            logged[path] += _logged_requests(entry)
+    received = Counter(r.path for r in requests if r.status < 300)
+    paths = received | logged
+    extra = sum(max(0, received[p] - logged[p]) for p in paths)
+    missing = sum(max(0, logged[p] - received[p]) for p in paths)
+    return sum(logged.values()), extra, missing
+
+
+def _count(params: E2EParams, storm: _Storm, config: AlertingConfig, expected: dict[int, tuple[str, Alert]],
+           log: list[dict[str, str]], requests: list[RecordedRequest], executions: list[Execution],
+           decisions: list[Decision], *,
+           storm_seconds: float, drain_seconds: float, total_seconds: float) -> E2EReport:
+    sent = storm.sent
+    fate = _fates(storm, config, expected, log, storm_seconds + drain_seconds)
+    ids = Counter(entry["sk"].split("#", 1)[1] for entry in log)
+    duplicate_ids = sum(n - 1 for n in ids.values() if n > 1)
+    requests_logged, extra, missing = _sink_balance(log, requests, config)
     by_flush: dict[tuple[str, str], list[tuple[datetime, str]]] = defaultdict(list)
     for d in decisions:
         by_flush[d.receiver, d.group_key].append((d.at, d.execution))
@@ -418,35 +442,31 @@ def _count(params: E2EParams, storm: _Storm, config: AlertingConfig, expected: d
         by_delivery[entry["receiver"], entry["group_key"]].append((_stamp_of(entry["sk"]), ""))
     most, violations = _windows(by_flush, config)
     most_delivered, _ = _windows(by_delivery, config)
-    decided, logged = {d.id for d in decisions}, set(ids)
-    if decided != logged:
-        problems.append(f"{len(decided - logged)} decided notifications never logged as sent, "
-                        f"{len(logged - decided)} logged that no flush decided")
 
-    ingest = [s for s in sent if s.kind == "storm"]
     errors = sum(1 for s in sent if not s.ok)
     stale = sum(1 for s in sent if s.stale)
     redeliveries = sum(1 for s in sent if s.kind == "redelivery")
     groups_created = [g for s in sent for g in s.groups_created]
     statuses = Counter(e.status for e in executions)
-    if stale != redeliveries:
-        problems.append(f"{redeliveries} out-of-order redeliveries but {stale} events ignored as stale")
-    if len(executions) != len(groups_created):
-        problems.append(f"{len(groups_created)} groups created but {len(executions)} executions found")
-    if statuses.get("RUNNING"):
-        problems.append(f"{statuses['RUNNING']} executions still running after {params.drain_timeout_seconds:.0f} s")
-    if set(statuses) - {"SUCCEEDED", "IDLE", "RUNNING"}:
-        problems.append(f"executions that did not succeed: {dict(statuses)}")
-    if extra or missing:
-        problems.append(f"the sink got {sum(sink_by_path.values())} requests, the log accounts for "
-                        f"{sum(logged_by_path.values())}")
-    if errors:
-        problems.append(f"{errors} ingest invocations failed")
+    decided, logged = {d.id for d in decisions}, set(ids)
+    checks = [
+        (stale != redeliveries, f"{redeliveries} out-of-order redeliveries but {stale} events ignored as stale"),
+        (len(executions) != len(groups_created),
+         f"{len(groups_created)} group episodes started but {len(executions)} executions found"),
+        (bool(statuses.get("RUNNING")),
+         f"{statuses.get('RUNNING')} executions still running after {params.drain_timeout_seconds:.0f} s"),
+        (bool(set(statuses) - {"SUCCEEDED", "IDLE", "RUNNING"}), f"executions that did not succeed: {dict(statuses)}"),
+        (decided != logged, f"{len(decided - logged)} decided notifications never logged as sent, "
+                            f"{len(logged - decided)} logged that no flush decided"),
+        (bool(extra or missing), f"the sink got {extra} requests more and {missing} fewer than the log accounts for"),
+        (errors > 0, f"{errors} ingest invocations failed"),
+    ]
+    problems = [text for bad, text in checks if bad]
     consistent = not problems
-    passed = consistent and not lost and most <= 1 and not duplicate_ids and not extra
+    passed = consistent and not fate.lost and most <= 1 and not duplicate_ids and not extra
     return E2EReport(
         alarms=len(storm.alarms),
-        storm_events=len(ingest),
+        storm_events=sum(1 for s in sent if s.kind == "storm"),
         redeliveries=redeliveries,
         resolve_events=sum(1 for s in sent if s.kind == "resolve"),
         threads=params.threads,
@@ -467,14 +487,14 @@ def _count(params: E2EParams, storm: _Storm, config: AlertingConfig, expected: d
         max_deliveries_per_group_interval=most_delivered,
         window_violations=violations[:20],
         sink_requests=dict(sorted(Counter(r.path for r in requests).items())),
-        requests_logged=sum(logged_by_path.values()),
-        alerts_expected=expected_pairs,
-        alerts_notified=notified,
-        excused_short=short,
-        excused_inhibited=inhibited,
-        excused_time_muted=muted,
-        lost_alerts=len(lost),
-        lost=lost[:20],
+        requests_logged=requests_logged,
+        alerts_expected=fate.total,
+        alerts_notified=fate.notified,
+        excused_short=fate.short,
+        excused_inhibited=fate.inhibited,
+        excused_time_muted=fate.muted,
+        lost_alerts=len(fate.lost),
+        lost=fate.lost[:20],
         duplicate_notification_ids=duplicate_ids,
         duplicate_sink_requests=extra,
         missing_sink_requests=missing,

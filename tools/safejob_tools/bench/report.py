@@ -19,19 +19,19 @@ def _verdict(ok: bool) -> Text:
 
 
 def _range(spread: Spread, fmt: str = "{:.0f}") -> str:
-    return f"{fmt.format(spread.min)}–{fmt.format(spread.max)}"
+    return f"{fmt.format(spread.min)}-{fmt.format(spread.max)}"
 
 
 def coldstart_table(report: ColdStartReport) -> Group:
     table = Table(title=f"Cold start: fresh process, handler imported (median of {report.runs}), "
                         f"against {report.baseline_command}", title_justify="left")
-    for column in ("function", "median ms", "min–max", "in-process import ms", "baseline median ms",
-                   "ratio (min–max)", "target", "result"):
+    for column in ("function", "median ms", "min-max", "in-process import ms", "baseline median ms",
+                   "ratio (min-max)", "target", "result"):
         table.add_column(column, justify="left" if column in ("function", "result") else "right")
     for f in report.functions:
         table.add_row(f.function, f"{f.wall_ms.median:.0f}", _range(f.wall_ms), f"{f.import_ms.median:.0f}",
                       f"{f.baseline_wall_ms.median:.0f}",
-                      f"{f.ratio.median:.2f}× ({_range(f.ratio, '{:.2f}')})", f"≤ {f.target}×", _verdict(f.passed))
+                      f"{f.ratio.median:.2f}x ({_range(f.ratio, '{:.2f}')})", f"≤ {f.target}x", _verdict(f.passed))
     parts: list[Table] = [table]
     for f in report.functions:
         if f.passed or not f.top_costs:
@@ -57,7 +57,7 @@ def routing_table(report: RoutingReport) -> Table:
     f = report.floor_events_per_second
     table.add_row("floor: JSON round trips/s", f"{f.max:,.0f}", f"{f.median:,.0f}", f"{f.min:,.0f}", "", "")
     r = report.ratio_to_floor
-    table.add_row("time / floor time", f"{r.min:.2f}×", f"{r.median:.2f}×", f"{r.max:.2f}×", "", "")
+    table.add_row("time / floor time", f"{r.min:.2f}x", f"{r.median:.2f}x", f"{r.max:.2f}x", "", "")
     table.add_row("route matches per alert", "", f"{report.route_matches / max(report.alerts, 1):.2f}", "", "", "")
     return table
 

@@ -24,7 +24,9 @@ class Spread(BaseModel):
 
     @classmethod
     def of(cls, values: Sequence[float]) -> Spread:
-        """>>> Spread.of([3.0, 1.0, 2.0])
+        """The spread of `values`.
+
+        >>> Spread.of([3.0, 1.0, 2.0])
         Spread(min=1.0, median=2.0, max=3.0)
         """
         if not values:
@@ -121,7 +123,7 @@ class E2EReport(BaseModel):
     total_seconds: float
     executions: dict[str, int] = Field(
         description="group executions by final status; IDLE: still running, its route muted by time intervals")
-    groups_created: int = Field(description="group generations created (each starts one execution)")
+    groups_created: int = Field(description="group episodes started by the ingest (each starts one execution)")
     distinct_groups: int = Field(description="distinct group keys created")
     notifications: int = Field(description="entries in the notification log")
     notifications_by_receiver: dict[str, int]

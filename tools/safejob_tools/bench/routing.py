@@ -33,8 +33,9 @@ TARGET = 20_000.0  # alerts per second
 def storm_events(events: int, alarms: int, seed: int = 7) -> list[dict[str, Any]]:
     """`events` EventBridge alarm events over `alarms` alarms, in storm order, a millisecond apart.
 
-    >>> [e["detail"]["state"]["value"] for e in storm_events(4, 2)]
-    ['ALARM', 'ALARM', 'OK', 'OK']
+    >>> events = storm_events(6, 2)
+    >>> len(events), events[0]["detail"]["state"]["value"], events[0]["detail"]["alarmName"]
+    (6, 'ALARM', 'Storm0000')
     """
     specs = make_alarms(alarms, seed=seed)
     order = interleaved(specs, event_counts(events, alarms, seed=seed))

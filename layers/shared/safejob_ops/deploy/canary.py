@@ -92,7 +92,7 @@ def _no_bool(value: object) -> object:
 Count = Annotated[int, BeforeValidator(_no_bool), Field(ge=0, le=MAX_COUNT)]
 
 
-# --- inputs ------------------------------------------------------------------------------------------------------
+# --- inputs --------------------------------------------------------------------------------------------------------
 
 
 class CanarySample(BaseModel):
@@ -125,7 +125,7 @@ class CanaryObservation(BaseModel):
     alarms: dict[str, AlarmState] = Field(default_factory=dict)
 
 
-# --- config ------------------------------------------------------------------------------------------------------
+# --- config --------------------------------------------------------------------------------------------------------
 
 
 def _check_alarm_name(name: str) -> str:
@@ -210,7 +210,11 @@ class CanaryConfig(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _merge_defaults_into_services(cls, data: Any) -> Any:
-        if not isinstance(data, Mapping) or not isinstance(data.get("services"), Mapping):
+        if not isinstance(data, Mapping):
+            return data
+        # An empty YAML key (`defaults:` with everything commented out) means "no overrides".
+        data = {key: {} if key in ("defaults", "services") and value is None else value for key, value in data.items()}
+        if not isinstance(data.get("services"), Mapping):
             return data
         try:
             defaults = CanaryPolicy.model_validate(data.get("defaults") or {}).model_dump()
@@ -306,7 +310,7 @@ def load_canary_config(path: Path | str) -> CanaryConfig:
     return parse_canary_config(section, source=str(path))
 
 
-# --- statistics --------------------------------------------------------------------------------------------------
+# --- statistics ----------------------------------------------------------------------------------------------------
 
 
 def _log_comb(n: int, k: int) -> float:
@@ -378,7 +382,7 @@ def fisher_exact_greater(canary_errors: int, canary_requests: int, baseline_erro
     return min(1.0, max(0.0, 1.0 - _tail(pmf, canary_errors - 1, low, -1)))
 
 
-# --- outputs -----------------------------------------------------------------------------------------------------
+# --- outputs -------------------------------------------------------------------------------------------------------
 
 type Value = float | int | str | None
 
@@ -434,7 +438,7 @@ class CanaryVerdict(BaseModel):
     policy: CanaryPolicy
 
 
-# --- analysis ----------------------------------------------------------------------------------------------------
+# --- analysis ------------------------------------------------------------------------------------------------------
 
 
 def analyze(baseline: Sequence[CanarySample], canary: Sequence[CanarySample], alarms: Mapping[str, str],

@@ -1,0 +1,175 @@
+"""Smoke tests of the benchmarks (`make bench`): each runs at a tiny size and its report has the right shape, and the
+end-to-end counts agree with each other. No timing is asserted: the machines are shared and noisy, and the figures
+are for people to read (docs/benchmarks.md).
+"""
+
+from __future__ import annotations
+
+import doctest
+import importlib
+import json
+from pathlib import Path
+
+import pytest
+
+from safejob_ops.alerting.config import load_config
+from safejob_ops.alerting.normalise import normalise
+from safejob_ops.alerting.routing import match_routes
+from safejob_ops.settings import config_file
+from safejob_tools.bench import coldstart, e2e, routing
+from safejob_tools.bench.__main__ import main
+from safejob_tools.bench.results import BenchReport, E2EReport
+from safejob_tools.bench.storm import event_counts, make_alarms
+from safejob_tools.bench.suite import missed
+from safejob_tools.localaws.deploy import DeployedStack
+from safejob_tools.localaws.seed import LOCAL_CONFIG
+from safejob_tools.localaws.sink import HttpSink
+
+TINY_E2E = e2e.E2EParams(alarms=6, events=24, threads=3, drain_timeout_seconds=60.0)
+
+
+@pytest.mark.parametrize("name", ["storm", "results", "coldstart", "routing"])
+def test_docstring_examples(name: str) -> None:
+    module = importlib.import_module(f"safejob_tools.bench.{name}")
+    result = doctest.testmod(module)
+    assert result.failed == 0
+    assert result.attempted > 0
+
+
+def test_the_storm_has_distinct_alarms_an_inhibiting_pair_and_exactly_the_events_asked_for() -> None:
+    # GIVEN a storm of 40 events over 8 alarms
+    alarms = make_alarms(8)
+    counts = event_counts(40, 8)
+    # THEN every alarm is distinct, one name is a critical/warning pair with one service, and the counts add up
+    assert len({(a.name, a.region) for a in alarms}) == 8
+    pairs = [[a for a in alarms if a.name == name] for name in {a.name for a in alarms}]
+    [pair] = [p for p in pairs if len(p) == 2]
+    assert sorted(a.severity for a in pair) == ["critical", "warning"]
+    assert pair[0].service == pair[1].service
+    assert sum(counts) == 40
+    assert all(c >= 1 for c in counts)
+
+
+def test_cold_start_of_one_function_is_measured_against_the_baseline() -> None:
+    # WHEN the ingest function's cold start is measured once
+    report = coldstart.run(runs=1, functions={"ingest": coldstart.FUNCTIONS["ingest"]})
+    # THEN it has its figures, a ratio to the baseline, a verdict against the target and where the time goes
+    [result] = report.functions
+    assert result.function == "ingest"
+    assert result.runs == 1
+    assert result.wall_ms.median > 0
+    assert result.baseline_wall_ms.median > 0
+    assert result.ratio.median == pytest.approx(result.wall_ms.median / result.baseline_wall_ms.median)
+    assert result.passed == (result.ratio.median <= report.target)
+    kinds = {cost.kind for cost in result.top_costs}
+    assert kinds == {"import", "init"}
+    assert any(cost.what == "load_config" for cost in result.top_costs)  # the ingest handler loads its config
+
+
+def test_importtime_output_is_attributed_to_the_module_that_imported_it() -> None:
+    # GIVEN `python -X importtime` lines: c and b imported while a was, c by b
+    text = "\n".join([
+        "import time: self [us] | cumulative | imported package",
+        "import time:       100 |        100 |     c",
+        "import time:       200 |        300 |   b",
+        "import time:       400 |        700 | a",
+    ])
+    # WHEN they are parsed
+    parsed = {i.name: i for i in coldstart.parse_importtime(text)}
+    # THEN each knows its importer and its cumulative time
+    assert (parsed["c"].parent, parsed["b"].parent, parsed["a"].parent) == ("b", "a", "")
+    assert parsed["a"].cumulative_us == 700
+
+
+def test_routing_counts_one_alert_per_event_and_reports_rates_and_the_floor_ratio() -> None:
+    # WHEN a small storm is routed twice
+    report = routing.run(events=300, alarms=30, runs=2, profile=True)
+    # THEN every event became one alert, each routed somewhere, and the rates and the ratio are reported
+    assert report.alerts == 300
+    assert report.route_matches >= report.alerts
+    assert report.runs == 2
+    assert report.alerts_per_second.min > 0
+    assert report.floor_events_per_second.min > 0
+    assert report.ratio_to_floor.median > 0
+    assert report.passed == (report.alerts_per_second.max >= report.target_alerts_per_second)
+    assert report.hot_spots  # asked for
+    assert "route_all" in " ".join(spot.function for spot in report.hot_spots)
+
+
+def test_the_command_line_writes_the_json_report_and_exits_0(tmp_path: Path,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    # WHEN the routing benchmark runs from the command line, quick
+    out = tmp_path / "bench" / "results.json"
+    code = main(["--quick", "--only", "routing", "--json", str(out)])
+    # THEN it exits 0, prints the table, and the JSON report parses back with only that benchmark in it
+    assert code == 0
+    assert "Routing engine" in capsys.readouterr().out
+    report = BenchReport.model_validate(json.loads(out.read_text()))
+    assert report.quick
+    assert report.routing is not None
+    assert report.coldstart is None and report.e2e is None
+    assert report.missed == missed(report)
+
+
+def test_an_unknown_benchmark_is_refused() -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--only", "nope"])
+    assert exit_info.value.code == 2
+
+
+@pytest.mark.emulator
+@pytest.mark.slow
+def test_end_to_end_counts_agree_with_each_other(stack: DeployedStack, sink: HttpSink) -> None:
+    # WHEN a tiny storm runs through the emulator of the test session
+    report = e2e.run(TINY_E2E, stack=stack, sink=sink)
+    # THEN every event was sent and ingested, the out-of-order redeliveries were ignored as stale
+    counts = event_counts(TINY_E2E.events, TINY_E2E.alarms, seed=TINY_E2E.seed)
+    assert report.storm_events == TINY_E2E.events
+    assert report.resolve_events == sum(1 for c in counts if c % 2)
+    assert report.redeliveries == round(TINY_E2E.events * TINY_E2E.redelivery_fraction)
+    assert report.ingest_errors == 0
+    assert report.stale_ignored == report.redeliveries
+    # AND every group episode had its execution, and each one finished (or waits, muted, for its time interval)
+    assert sum(report.executions.values()) == report.groups_created
+    assert set(report.executions) <= {"SUCCEEDED", "IDLE"}
+    assert report.distinct_groups <= report.groups_created
+    # AND the notification log, the receivers and the flushes' decisions agree
+    assert sum(report.notifications_by_receiver.values()) == report.notifications
+    assert report.distinct_groups_notified <= report.distinct_groups
+    assert report.duplicate_sink_requests == 0 and report.missing_sink_requests == 0
+    assert sum(report.sink_requests.values()) == report.requests_logged  # email goes to SNS: in neither
+    assert report.consistent, report.problems
+    # AND each (alert, receiver) pair that fired is accounted for: notified, excused or lost
+    assert report.alerts_expected == _routes_of_the_storm(TINY_E2E)
+    assert report.alerts_expected == (report.alerts_notified + report.excused_short + report.excused_inhibited
+                                      + report.excused_time_muted + report.lost_alerts)
+    assert len(report.lost) == report.lost_alerts
+    assert report.notifications > 0
+    assert report.max_notifications_per_group_interval >= 1
+    assert report.passed == (not report.lost_alerts and report.max_notifications_per_group_interval <= 1
+                             and not report.duplicate_notification_ids)
+
+
+def _routes_of_the_storm(params: e2e.E2EParams) -> int:
+    """(alert, receiver) pairs of the storm's alarms, computed here from the local config."""
+    config = load_config(config_file(LOCAL_CONFIG))
+    total = 0
+    for alarm in make_alarms(params.alarms, prefix="Any-", seed=params.seed):
+        [alert] = normalise(alarm.event("ALARM"), config.global_)
+        total += len(match_routes(config, alert.labels.as_dict()))
+    return total
+
+
+def test_a_missed_end_to_end_figure_is_named() -> None:
+    # GIVEN an end-to-end report with a lost alert and a group that notified twice within its group_interval
+    report = BenchReport.model_validate({
+        "started_at": "2026-01-01T00:00:00Z", "seconds": 1.0, "quick": True,
+        "machine": {"python": "3.12", "platform": "linux", "cpus": 2},
+        "e2e": E2EReport.model_construct(lost_alerts=1, max_notifications_per_group_interval=2,
+                                         duplicate_notification_ids=0, duplicate_sink_requests=0,
+                                         consistent=True, problems=[], passed=False),
+    })
+    # THEN both are named among the missed targets
+    [line] = missed(report)
+    assert "1 lost alerts" in line
+    assert "up to 2 notifications of one group within one group_interval" in line
