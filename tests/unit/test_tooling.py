@@ -209,7 +209,19 @@ def test_main_runs_the_named_checks_and_exits_non_zero_on_any_failure(
 
 def test_all_runs_every_check() -> None:
     # GIVEN / WHEN / THEN `all` is the ordered list make check documents
-    assert list(checks.CHECKS) == ["ruff", "mypy", "cfn-lint", "sam-validate", "checkov", "actionlint", "asl"]
+    assert list(checks.CHECKS) == ["ruff", "mypy", "cfn-lint", "sam-validate", "checkov", "actionlint", "asl", "config"]
+
+
+def test_config_check_fails_on_an_invalid_config_naming_the_field(tmp_path: Path) -> None:
+    # GIVEN a repository whose alerting config routes to a receiver that does not exist
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config" / "alerting.yaml").write_text(
+        "route: {receiver: nobody}\nreceivers: [{name: mail, type: email, topic_arn: 'env:T'}]\n"
+    )
+    # WHEN the config check runs THEN it fails and names the bad field
+    result = checks.run_check("config", checks.Repo(root=tmp_path))
+    assert not result.ok
+    assert "route.receiver" in result.output
 
 
 # ------------------------------------------------------------------------------------------------ python3.12

@@ -269,6 +269,34 @@ def check_asl(repo: Repo, result: Result) -> bool:
     return _run(result, args, repo)
 
 
+def check_config(repo: Repo, result: Result) -> bool:
+    """Every file of config/ against its schema (the same models the functions load at cold start)."""
+    from safejob_ops.alerting.config import ConfigError, load_config
+    from safejob_ops.deploy.canary import CanaryConfigError, load_canary_config
+
+    schemas: dict[str, Callable[[Path], object]] = {"alerting": load_config, "deploy": load_canary_config}
+    files = sorted((repo.root / "config").glob("*.yaml"))
+    if not files:
+        raise CheckSetupError("no config/*.yaml")
+    ok = True
+    for path in files:
+        result.commands.append(f"validate {repo.rel(path)}")
+        kind = path.stem.split(".", 1)[0]
+        loader = schemas.get(kind)
+        if loader is None:
+            result.output += f"{repo.rel(path)}: no schema for '{kind}' files; add one to checks.check_config\n"
+            ok = False
+            continue
+        try:
+            loader(path)
+        except (ConfigError, CanaryConfigError) as exc:
+            result.output += f"{repo.rel(path)}: {exc}\n"
+            ok = False
+        else:
+            result.output += f"{repo.rel(path)}: ok\n"
+    return ok
+
+
 CheckFn = Callable[[Repo, Result], bool]
 CHECKS: dict[str, CheckFn] = {
     "ruff": check_ruff,
@@ -278,6 +306,7 @@ CHECKS: dict[str, CheckFn] = {
     "checkov": check_checkov,
     "actionlint": check_actionlint,
     "asl": check_asl,
+    "config": check_config,
 }
 
 
