@@ -7,10 +7,13 @@ from __future__ import annotations
 
 import doctest
 import importlib
+import io
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from rich.console import Console
 
 from safejob_ops.alerting.config import load_config
 from safejob_ops.alerting.normalise import normalise
@@ -18,9 +21,10 @@ from safejob_ops.alerting.routing import match_routes
 from safejob_ops.settings import config_file
 from safejob_tools.bench import coldstart, e2e, routing
 from safejob_tools.bench.__main__ import main
-from safejob_tools.bench.results import BenchReport, E2EReport
+from safejob_tools.bench.report import render
+from safejob_tools.bench.results import BenchReport, E2EReport, Machine
 from safejob_tools.bench.storm import event_counts, make_alarms
-from safejob_tools.bench.suite import missed
+from safejob_tools.bench.suite import Sizes, missed, run_all
 from safejob_tools.localaws.deploy import DeployedStack
 from safejob_tools.localaws.seed import LOCAL_CONFIG
 from safejob_tools.localaws.sink import HttpSink
@@ -107,8 +111,24 @@ def test_the_command_line_writes_the_json_report_and_exits_0(tmp_path: Path,
     report = BenchReport.model_validate(json.loads(out.read_text()))
     assert report.quick
     assert report.routing is not None
-    assert report.coldstart is None and report.e2e is None
+    assert report.coldstart is None
+    assert report.e2e is None
     assert report.missed == missed(report)
+
+
+def test_a_benchmark_that_cannot_run_is_reported_as_an_error_and_the_others_still_run() -> None:
+    # GIVEN a routing storm with no events (which cannot be built) and a cold start of one run
+    sizes = Sizes(coldstart_runs=1, routing_events=0, routing_alarms=5, routing_runs=1)
+    # WHEN both run
+    report = run_all(sizes, only=["routing", "coldstart"])
+    # THEN routing is an error with its reason, the cold start is still measured, and the report prints both
+    assert list(report.errors) == ["routing"]
+    assert report.errors["routing"].startswith("ValueError: need at least one alarm")
+    assert report.routing is None
+    assert report.coldstart is not None
+    out = io.StringIO()
+    render(report, Console(file=out, width=200))
+    assert "ERROR   routing could not run: ValueError" in out.getvalue()
 
 
 def test_an_unknown_benchmark_is_refused() -> None:
@@ -136,7 +156,8 @@ def test_end_to_end_counts_agree_with_each_other(stack: DeployedStack, sink: Htt
     # AND the notification log, the receivers and the flushes' decisions agree
     assert sum(report.notifications_by_receiver.values()) == report.notifications
     assert report.distinct_groups_notified <= report.distinct_groups
-    assert report.duplicate_sink_requests == 0 and report.missing_sink_requests == 0
+    assert report.duplicate_sink_requests == 0
+    assert report.missing_sink_requests == 0
     assert sum(report.sink_requests.values()) == report.requests_logged  # email goes to SNS: in neither
     assert report.consistent, report.problems
     # AND each (alert, receiver) pair that fired is accounted for: notified, excused or lost
@@ -162,14 +183,26 @@ def _routes_of_the_storm(params: e2e.E2EParams) -> int:
 
 def test_a_missed_end_to_end_figure_is_named() -> None:
     # GIVEN an end-to-end report with a lost alert and a group that notified twice within its group_interval
-    report = BenchReport.model_validate({
-        "started_at": "2026-01-01T00:00:00Z", "seconds": 1.0, "quick": True,
-        "machine": {"python": "3.12", "platform": "linux", "cpus": 2},
-        "e2e": E2EReport.model_construct(lost_alerts=1, max_notifications_per_group_interval=2,
-                                         duplicate_notification_ids=0, duplicate_sink_requests=0,
-                                         consistent=True, problems=[], passed=False),
-    })
-    # THEN both are named among the missed targets
+    e2e_report = _e2e_report(lost_alerts=1, max_notifications_per_group_interval=2, passed=False)
+    report = BenchReport(started_at=datetime(2026, 1, 1, tzinfo=UTC), seconds=1.0, quick=True,
+                         machine=Machine(python="3.12", platform="linux", cpus=2), e2e=e2e_report)
+    # THEN both are named among the missed targets, and nothing else is
     [line] = missed(report)
-    assert "1 lost alerts" in line
-    assert "up to 2 notifications of one group within one group_interval" in line
+    assert line == ("end to end: 1 lost alerts; "
+                    "up to 2 notifications of one group within one group_interval")
+
+
+def _e2e_report(**changes: object) -> E2EReport:
+    """A passing end-to-end report, with `changes`."""
+    counts = dict.fromkeys(
+        ("alarms", "storm_events", "redeliveries", "resolve_events", "threads", "ingest_errors", "stale_ignored",
+         "groups_created", "distinct_groups", "notifications", "distinct_groups_notified", "requests_logged",
+         "alerts_expected", "alerts_notified", "excused_short", "excused_inhibited", "excused_time_muted",
+         "lost_alerts", "duplicate_notification_ids", "duplicate_sink_requests", "missing_sink_requests"), 0)
+    values: dict[str, object] = {
+        **counts, "storm_seconds": 1.0, "ingest_events_per_second": 1.0, "drain_seconds": 1.0, "total_seconds": 2.0,
+        "ingest_latency_ms": {"min": 1.0, "median": 1.0, "max": 1.0}, "executions": {},
+        "notifications_by_receiver": {}, "sink_requests": {}, "max_notifications_per_group_interval": 1,
+        "max_deliveries_per_group_interval": 1, "consistent": True, "passed": True,
+    }
+    return E2EReport.model_validate({**values, **changes})

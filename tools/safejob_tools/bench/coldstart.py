@@ -179,7 +179,7 @@ def costs(path: str, python: str, env: Mapping[str, str], top: int = 6) -> list[
         first = next((i for i in imported if i.name == heavy), None)
         if first is not None and first.cumulative_us >= 10_000:
             found.append(Cost(kind="import", what=heavy, ms=round(first.cumulative_us / 1000, 1),
-                              detail=f"first imported by {_chain(first, imported)}"))
+                              detail=f"first imported through {_via(first, imported)}"))
     profiled = subprocess.run([python, "-c", PROFILE_INIT, path], env=dict(env), cwd=ROOT, capture_output=True,
                               text=True, check=False)
     calls = []
@@ -208,15 +208,16 @@ def _heavy_root(item: Imported) -> str:
     return root if root in HEAVY and item.cumulative_us >= 10_000 else ""
 
 
-def _chain(item: Imported, imported: list[Imported]) -> str:
-    """`b <- a`: who imported `item`, up to the handler's own import (a module is imported once per process)."""
+def _via(item: Imported, imported: list[Imported]) -> str:
+    """The handler's own import through which `item` was first imported (a module is imported once a process)."""
     by_name = {i.name: i for i in imported}
-    chain: list[str] = []
-    current: Imported | None = item
-    while current is not None and current.parent and len(chain) < 12:
-        chain.append(current.parent)
-        current = by_name.get(current.parent)
-    return " <- ".join(chain) or "the handler"
+    current = item
+    for _ in range(64):
+        parent = by_name.get(current.parent)
+        if parent is None:
+            break
+        current = parent
+    return current.name if current is not item else "the handler itself"
 
 
 def _relative(file: str) -> str:

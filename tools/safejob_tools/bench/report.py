@@ -90,7 +90,7 @@ def e2e_table(r: E2EReport) -> Group:
     row("ingest rate (events/s, emulator)", f"{r.ingest_events_per_second:.1f}")
     row("ingest latency ms (min / median / max)",
         f"{r.ingest_latency_ms.min:.0f} / {r.ingest_latency_ms.median:.0f} / {r.ingest_latency_ms.max:.0f}")
-    row("groups created (generations) / distinct", f"{r.groups_created} / {r.distinct_groups}")
+    row("group episodes started / distinct groups", f"{r.groups_created} / {r.distinct_groups}")
     row("group executions by status", ", ".join(f"{k} {v}" for k, v in r.executions.items()),
         "all SUCCEEDED or IDLE", not r.executions.get("RUNNING"))
     row("notifications (log)", r.notifications)
@@ -98,6 +98,7 @@ def e2e_table(r: E2EReport) -> Group:
     row("distinct groups notified", r.distinct_groups_notified)
     row("max notifications per group per group_interval", r.max_notifications_per_group_interval, "≤ 1",
         r.max_notifications_per_group_interval <= 1)
+    row("  the same, by delivery time (log)", r.max_deliveries_per_group_interval, "informative: delivery delays")
     row("sink requests / requests logged", f"{sum(r.sink_requests.values())} / {r.requests_logged}", "equal",
         r.duplicate_sink_requests == 0 and r.missing_sink_requests == 0)
     row("(alert, receiver) pairs that fired", r.alerts_expected)
@@ -132,10 +133,11 @@ def render(report: BenchReport, console: Console) -> None:
             console.print(spots)
     if report.e2e is not None:
         console.print(e2e_table(report.e2e))
-    if report.missed:
-        for line in report.missed:
-            console.print(Text(f"MISSED  {line}", style="bold red"))
-    else:
+    for name, error in report.errors.items():
+        console.print(Text(f"ERROR   {name} could not run: {error}", style="bold red"))
+    for line in report.missed:
+        console.print(Text(f"MISSED  {line}", style="bold red"))
+    if not report.missed and not report.errors:
         console.print(Text("Every target met.", style="bold green"))
 
 

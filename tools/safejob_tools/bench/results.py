@@ -166,3 +166,4 @@ class BenchReport(BaseModel):
     routing: RoutingReport | None = None
     e2e: E2EReport | None = None
     missed: list[str] = Field(default_factory=list, description="every target missed, in words")
+    errors: dict[str, str] = Field(default_factory=dict, description="benchmarks that could not run, and why")

@@ -6,6 +6,7 @@ import os
 import platform
 import sys
 import time
+import traceback
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -54,6 +55,17 @@ def missed(report: BenchReport) -> list[str]:
     return out
 
 
+def _run_one(name: str, sizes: Sizes, report: BenchReport, progress: Callable[[str], None] | None) -> None:
+    match name:
+        case "coldstart":
+            report.coldstart = coldstart.run(runs=sizes.coldstart_runs, progress=progress)
+        case "routing":
+            report.routing = routing.run(events=sizes.routing_events, alarms=sizes.routing_alarms,
+                                         runs=sizes.routing_runs, progress=progress)
+        case "e2e":
+            report.e2e = e2e.run(sizes.e2e, progress=progress)
+
+
 def run_all(sizes: Sizes = FULL, only: Collection[str] = BENCHMARKS, quick: bool = False,
             progress: Callable[[str], None] | None = None) -> BenchReport:
     """Run the chosen benchmarks (cold start first: it wants a quiet process) and report them together."""
@@ -64,13 +76,13 @@ def run_all(sizes: Sizes = FULL, only: Collection[str] = BENCHMARKS, quick: bool
         quick=quick,
         machine=Machine(python=sys.version.split()[0], platform=platform.platform(), cpus=os.cpu_count() or 1),
     )
-    if "coldstart" in only:
-        report.coldstart = coldstart.run(runs=sizes.coldstart_runs, progress=progress)
-    if "routing" in only:
-        report.routing = routing.run(events=sizes.routing_events, alarms=sizes.routing_alarms,
-                                     runs=sizes.routing_runs, progress=progress)
-    if "e2e" in only:
-        report.e2e = e2e.run(sizes.e2e, progress=progress)
+    for name in BENCHMARKS:
+        if name not in only:
+            continue
+        try:
+            _run_one(name, sizes, report, progress)
+        except Exception as error:  # one benchmark that cannot run must not lose the others' figures
+            report.errors[name] = "".join(traceback.format_exception_only(error)).strip()
     report.missed = missed(report)
     report.seconds = round(time.monotonic() - started, 1)
     return report

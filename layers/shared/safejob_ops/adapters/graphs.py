@@ -10,16 +10,14 @@ from __future__ import annotations
 import hashlib
 from typing import TYPE_CHECKING
 
-import boto3
-from botocore.config import Config
+from safejob_ops.adapters.botoconfig import client_config
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # boto3 loads on first use: cold start matters
+    import boto3
     from mypy_boto3_cloudwatch import CloudWatchClient
     from mypy_boto3_s3 import S3Client
 
 SEVEN_DAYS = 7 * 24 * 3600
-DEFAULT_CONFIG = Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=3, read_timeout=10)
-_S3_CONFIG = DEFAULT_CONFIG.merge(Config(signature_version="s3v4"))
 
 
 class CloudWatchGraphs:
@@ -42,13 +40,17 @@ class CloudWatchGraphs:
     @property
     def cloudwatch(self) -> CloudWatchClient:
         if self._cloudwatch is None:
-            self._cloudwatch = (self._session or boto3.Session()).client("cloudwatch", config=DEFAULT_CONFIG)
+            import boto3
+
+            self._cloudwatch = (self._session or boto3.Session()).client("cloudwatch", config=client_config())
         return self._cloudwatch
 
     @property
     def s3(self) -> S3Client:
         if self._s3 is None:
-            self._s3 = (self._session or boto3.Session()).client("s3", config=_S3_CONFIG)
+            import boto3
+
+            self._s3 = (self._session or boto3.Session()).client("s3", config=client_config(signature_version="s3v4"))
         return self._s3
 
     def render(self, widget_json: str) -> str | None:

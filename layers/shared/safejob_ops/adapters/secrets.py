@@ -9,18 +9,17 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING
 
-import boto3
-from aws_lambda_powertools.utilities.parameters import SecretsProvider, SSMProvider
-from botocore.config import Config
-
+from safejob_ops.adapters.botoconfig import client_config
 from safejob_ops.alerting.receivers import SecretRef
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # boto3 and the Parameters utility (which imports it) load on first use: cold start matters
+    import boto3
+    from aws_lambda_powertools.utilities.parameters import SecretsProvider, SSMProvider
+    from botocore.config import Config
     from mypy_boto3_secretsmanager import SecretsManagerClient
     from mypy_boto3_ssm import SSMClient
 
 DEFAULT_MAX_AGE = 300
-DEFAULT_CONFIG = Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=3, read_timeout=5)
 
 
 class SecretResolutionError(Exception):
@@ -33,7 +32,7 @@ class ParameterSecrets:
 
     def __init__(self, max_age: int = DEFAULT_MAX_AGE, *, secrets_client: SecretsManagerClient | None = None,
                  ssm_client: SSMClient | None = None, session: boto3.Session | None = None,
-                 config: Config = DEFAULT_CONFIG) -> None:
+                 config: Config | None = None) -> None:
         self.max_age = max_age
         self._secrets_client = secrets_client
         self._ssm_client = ssm_client
@@ -44,14 +43,18 @@ class ParameterSecrets:
 
     def _secrets_provider(self) -> SecretsProvider:
         if self._secrets is None:
+            from aws_lambda_powertools.utilities.parameters import SecretsProvider
+
             self._secrets = SecretsProvider(boto3_client=self._secrets_client, boto3_session=self._session,
-                                            boto_config=self._config)
+                                            boto_config=self._config or client_config(read_timeout=5))
         return self._secrets
 
     def _ssm_provider(self) -> SSMProvider:
         if self._ssm is None:
+            from aws_lambda_powertools.utilities.parameters import SSMProvider
+
             self._ssm = SSMProvider(boto3_client=self._ssm_client, boto3_session=self._session,
-                                    boto_config=self._config)
+                                    boto_config=self._config or client_config(read_timeout=5))
         return self._ssm
 
     def resolve(self, ref: SecretRef) -> str:

@@ -4,20 +4,20 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import boto3
-from botocore.config import Config
+from safejob_ops.adapters.botoconfig import client_config
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # boto3 loads on first use: cold start matters
+    import boto3
+    from botocore.config import Config
     from mypy_boto3_sns import SNSClient
 
-DEFAULT_CONFIG = Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=3, read_timeout=10)
 
 
 class SnsPublisher:
     """`SnsPort` on boto3. Pass `client` to share one, or `session` to pick credentials and region."""
 
     def __init__(self, client: SNSClient | None = None, session: boto3.Session | None = None,
-                 config: Config = DEFAULT_CONFIG) -> None:
+                 config: Config | None = None) -> None:
         self._client = client
         self._session = session
         self._config = config
@@ -25,7 +25,9 @@ class SnsPublisher:
     @property
     def client(self) -> SNSClient:
         if self._client is None:
-            self._client = (self._session or boto3.Session()).client("sns", config=self._config)
+            import boto3
+
+            self._client = (self._session or boto3.Session()).client("sns", config=self._config or client_config())
         return self._client
 
     def publish(self, topic_arn: str, subject: str, message: str) -> str:
