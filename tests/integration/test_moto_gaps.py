@@ -7,6 +7,7 @@ import json
 import uuid
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -15,7 +16,8 @@ from safejob_tools.localaws.deploy import DeployedStack
 from safejob_tools.localaws.runtime import FunctionSpec
 from safejob_tools.localaws.server import LocalAws
 
-pytestmark = pytest.mark.emulator
+# moto warns once per ignored resource type it meets (the CFN bridge tests create some on purpose).
+pytestmark = [pytest.mark.emulator, pytest.mark.filterwarnings("ignore:Tried to parse .* moto's CloudFormation")]
 
 HANDLER = """
 import os
@@ -90,7 +92,7 @@ def test_retry_intervals_are_compressed_but_still_slept(monkeypatch: pytest.Monk
     slept: list[float] = []
     monkeypatch.setattr("time.sleep", slept.append)
     # WHEN the retrier sleeps a 10 s interval
-    retrier_decl.time.sleep(10)
+    retrier_decl.time.sleep(10)  # type: ignore[attr-defined]  # the module's `time`, replaced by the bridge
     # THEN it sleeps the scaled interval
     assert slept == [pytest.approx(10 * moto_gaps.RETRY_TIME_SCALE)]
 
@@ -110,3 +112,239 @@ def test_state_machines_are_registered_executable_with_substitutions(stack: Depl
     assert "${" not in described["definition"]
     assert stack.resources["AlarmRouteFlushFunction"] in described["definition"]
     assert stack.output("DeliveryDeadLetterQueueUrl") in described["definition"]
+
+
+# --------------------------------------------------------------------------------------------------------- CFN bridges
+def _unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+def _create_stack(local_aws: LocalAws, template: dict[str, Any] | str) -> dict[str, str]:
+    """Create a throwaway stack; fail unless it completes; return its outputs."""
+    cfn = local_aws.client("cloudformation")
+    name = _unique("gap")
+    body = template if isinstance(template, str) else json.dumps(template)
+    cfn.create_stack(StackName=name, TemplateBody=body, Capabilities=["CAPABILITY_IAM"])
+    described = cfn.describe_stacks(StackName=name)["Stacks"][0]
+    assert described["StackStatus"] == "CREATE_COMPLETE", described.get("StackStatusReason")
+    return {o["OutputKey"]: o["OutputValue"] for o in described.get("Outputs", [])}
+
+
+def _vpc_with_two_subnets() -> dict[str, Any]:
+    return {
+        "Vpc": {"Type": "AWS::EC2::VPC", "Properties": {"CidrBlock": "10.9.0.0/16"}},
+        "SubnetA": {"Type": "AWS::EC2::Subnet", "Properties": {
+            "VpcId": {"Ref": "Vpc"}, "CidrBlock": "10.9.0.0/24", "AvailabilityZone": "us-east-1a"}},
+        "SubnetB": {"Type": "AWS::EC2::Subnet", "Properties": {
+            "VpcId": {"Ref": "Vpc"}, "CidrBlock": "10.9.1.0/24", "AvailabilityZone": "us-east-1b"}},
+    }
+
+
+def test_nested_stack_outputs_answer_getatt(local_aws: LocalAws) -> None:
+    # GIVEN a child template in the emulator's S3 that outputs a queue's name, and a parent that reads it twice
+    s3 = local_aws.client("s3")
+    bucket, queue = _unique("gap-templates"), _unique("gap-child")
+    s3.create_bucket(Bucket=bucket)
+    child = {"Resources": {"Queue": {"Type": "AWS::SQS::Queue", "Properties": {"QueueName": queue}}},
+             "Outputs": {"QueueName": {"Value": {"Fn::GetAtt": ["Queue", "QueueName"]}}}}
+    s3.put_object(Bucket=bucket, Key="child.json", Body=json.dumps(child).encode())
+    parameter = f"/gaps/{_unique('nested')}"
+    parent = {
+        "Resources": {
+            "Child": {"Type": "AWS::CloudFormation::Stack",
+                      "Properties": {"TemplateURL": f"https://{bucket}.s3.amazonaws.com/child.json"}},
+            "FromChild": {"Type": "AWS::SSM::Parameter", "Properties": {
+                "Name": parameter, "Type": "String", "Value": {"Fn::GetAtt": ["Child", "Outputs.QueueName"]}}},
+        },
+        "Outputs": {"ChildQueue": {"Value": {"Fn::GetAtt": ["Child", "Outputs.QueueName"]}}},
+    }
+    # WHEN the parent is created
+    outputs = _create_stack(local_aws, parent)
+    # THEN a resource and an output of the parent both got the child's output, as CloudFormation resolves it
+    assert outputs == {"ChildQueue": queue}
+    assert local_aws.client("ssm").get_parameter(Name=parameter)["Parameter"]["Value"] == queue
+
+
+def test_getatt_and_ref_of_ignored_types_become_emulated_placeholders(local_aws: LocalAws) -> None:
+    # GIVEN resources moto ignores (ElastiCache, Secrets Manager, WAFv2), read by GetAtt and Ref elsewhere
+    parameter = f"/gaps/{_unique('cache')}"
+    template = {
+        "Resources": {
+            "Cache": {"Type": "AWS::ElastiCache::ReplicationGroup", "Properties": {
+                "ReplicationGroupDescription": "ignored by moto", "Engine": "valkey",
+                "CacheNodeType": "cache.t4g.small", "NumCacheClusters": 2}},
+            "Secret": {"Type": "AWS::SecretsManager::Secret", "Properties": {"GenerateSecretString": {}}},
+            "Acl": {"Type": "AWS::WAFv2::WebACL", "Properties": {
+                "Scope": "REGIONAL", "DefaultAction": {"Allow": {}}, "VisibilityConfig": {
+                    "SampledRequestsEnabled": True, "CloudWatchMetricsEnabled": True, "MetricName": "acl"}}},
+            "CacheAddress": {"Type": "AWS::SSM::Parameter", "Properties": {
+                "Name": parameter, "Type": "String",
+                "Value": {"Fn::GetAtt": ["Cache", "PrimaryEndPoint.Address"]}}},
+        },
+        "Outputs": {
+            "CacheId": {"Value": {"Ref": "Cache"}},
+            "SecretArn": {"Value": {"Ref": "Secret"}},
+            "AclArn": {"Value": {"Fn::GetAtt": ["Acl", "Arn"]}},
+        },
+    }
+    # WHEN the stack is created
+    outputs = _create_stack(local_aws, template)
+    # THEN what depends on them deployed, with placeholders that say where they came from (ARN-shaped for ARNs)
+    value = local_aws.client("ssm").get_parameter(Name=parameter)["Parameter"]["Value"]
+    assert value == f"Cache.PrimaryEndPoint.Address.{moto_gaps.EMULATED}"
+    assert outputs == {
+        "CacheId": f"cache-{moto_gaps.EMULATED}",
+        "SecretArn": f"arn:aws:{moto_gaps.EMULATED}:us-east-1:123456789012:secret/arn",
+        "AclArn": f"arn:aws:{moto_gaps.EMULATED}:us-east-1:123456789012:acl/arn",
+    }
+
+
+def test_no_value_items_are_dropped_from_lists(local_aws: LocalAws) -> None:
+    # GIVEN a policy whose second statement exists only under a false condition (Fn::If ... AWS::NoValue)
+    queue = _unique("gap-novalue")
+    template = {
+        "Parameters": {"WithExtra": {"Type": "String", "Default": "false"}},
+        "Conditions": {"HasExtra": {"Fn::Equals": [{"Ref": "WithExtra"}, "true"]}},
+        "Resources": {
+            "Queue": {"Type": "AWS::SQS::Queue", "Properties": {"QueueName": queue}},
+            "Policy": {"Type": "AWS::IAM::ManagedPolicy", "Properties": {"PolicyDocument": {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {"Sid": "Send", "Effect": "Allow", "Action": "sqs:SendMessage",
+                     "Resource": {"Fn::GetAtt": ["Queue", "Arn"]}},
+                    {"Fn::If": ["HasExtra", {"Sid": "Purge", "Effect": "Allow", "Action": "sqs:PurgeQueue",
+                                             "Resource": {"Fn::GetAtt": ["Queue", "Arn"]}},
+                                {"Ref": "AWS::NoValue"}]},
+                ]}}},
+        },
+        "Outputs": {"PolicyArn": {"Value": {"Ref": "Policy"}}},
+    }
+    # WHEN the stack is created
+    outputs = _create_stack(local_aws, template)
+    # THEN the policy holds the one statement, with no null left where the conditional one was
+    iam = local_aws.client("iam")
+    policy = iam.get_policy(PolicyArn=outputs["PolicyArn"])["Policy"]
+    document = iam.get_policy_version(PolicyArn=policy["Arn"], VersionId=policy["DefaultVersionId"])[
+        "PolicyVersion"]["Document"]
+    assert [s["Sid"] for s in document["Statement"]] == ["Send"]
+
+
+def test_db_instance_takes_its_parameter_and_subnet_groups_by_ref(local_aws: LocalAws) -> None:
+    # GIVEN a DB instance whose parameter and subnet groups are Refs to the same template's groups
+    identifier = _unique("gap-db")
+    template = {
+        "Resources": {
+            **_vpc_with_two_subnets(),
+            "Subnets": {"Type": "AWS::RDS::DBSubnetGroup", "Properties": {
+                "DBSubnetGroupName": identifier, "DBSubnetGroupDescription": "gap",
+                "SubnetIds": [{"Ref": "SubnetA"}, {"Ref": "SubnetB"}]}},
+            "Parameters": {"Type": "AWS::RDS::DBParameterGroup", "Properties": {
+                "Description": "gap", "Family": "postgres16", "Parameters": {"log_statement": "ddl"}}},
+            "Db": {"Type": "AWS::RDS::DBInstance", "Properties": {
+                "DBInstanceIdentifier": identifier, "Engine": "postgres", "DBInstanceClass": "db.t4g.micro",
+                "AllocatedStorage": 20, "MasterUsername": "admin_user", "MasterUserPassword": "not-a-secret-1",
+                "DBSubnetGroupName": {"Ref": "Subnets"}, "DBParameterGroupName": {"Ref": "Parameters"}}},
+        },
+        "Outputs": {"ParameterGroup": {"Value": {"Ref": "Parameters"}},
+                    "SubnetGroup": {"Value": {"Ref": "Subnets"}}},
+    }
+    # WHEN the stack is created
+    outputs = _create_stack(local_aws, template)
+    # THEN the instance uses both groups, and their Refs are their names (as CloudFormation's are)
+    db = local_aws.client("rds").describe_db_instances(DBInstanceIdentifier=identifier)["DBInstances"][0]
+    assert [g["DBParameterGroupName"] for g in db["DBParameterGroups"]] == [outputs["ParameterGroup"]]
+    assert db["DBSubnetGroup"]["DBSubnetGroupName"] == outputs["SubnetGroup"] == identifier
+    parameters = local_aws.client("rds").describe_db_parameters(DBParameterGroupName=outputs["ParameterGroup"])
+    assert {p["ParameterName"]: p["ParameterValue"] for p in parameters["Parameters"]} == {"log_statement": "ddl"}
+
+
+def test_listener_forwards_with_weights_from_forward_config_alone(local_aws: LocalAws) -> None:
+    # GIVEN an ALB listener whose only action is a weighted forward (no TargetGroupArn), as blue/green needs
+    name = _unique("gap-alb")
+    group = {"Type": "AWS::ElasticLoadBalancingV2::TargetGroup", "Properties": {
+        "VpcId": {"Ref": "Vpc"}, "Protocol": "HTTP", "Port": 8000, "TargetType": "ip"}}
+    template = {
+        "Resources": {
+            **_vpc_with_two_subnets(),
+            "Alb": {"Type": "AWS::ElasticLoadBalancingV2::LoadBalancer", "Properties": {
+                "Name": name, "Subnets": [{"Ref": "SubnetA"}, {"Ref": "SubnetB"}]}},
+            "Blue": group, "Green": group,
+            "Listener": {"Type": "AWS::ElasticLoadBalancingV2::Listener", "Properties": {
+                "LoadBalancerArn": {"Ref": "Alb"}, "Protocol": "HTTP", "Port": 80,
+                "DefaultActions": [{"Type": "forward", "ForwardConfig": {"TargetGroups": [
+                    {"TargetGroupArn": {"Ref": "Blue"}, "Weight": 90},
+                    {"TargetGroupArn": {"Ref": "Green"}, "Weight": 10}]}}]}},
+        },
+        "Outputs": {"Listener": {"Value": {"Ref": "Listener"}}, "Blue": {"Value": {"Ref": "Blue"}},
+                    "Green": {"Value": {"Ref": "Green"}},
+                    "FullName": {"Value": {"Fn::GetAtt": ["Alb", "LoadBalancerFullName"]}}},
+    }
+    # WHEN the stack is created
+    outputs = _create_stack(local_aws, template)
+    # THEN the listener forwards 90/10, as the API path would have created it
+    listener = local_aws.client("elbv2").describe_listeners(ListenerArns=[outputs["Listener"]])["Listeners"][0]
+    (action,) = listener["DefaultActions"]
+    assert {t["TargetGroupArn"]: t["Weight"] for t in action["ForwardConfig"]["TargetGroups"]} == {
+        outputs["Blue"]: 90, outputs["Green"]: 10}
+    # (and an attribute moto declares but cannot compute is a placeholder too: bridge 7)
+    assert outputs["FullName"] == f"Alb.LoadBalancerFullName.{moto_gaps.EMULATED}"
+
+
+def test_kms_key_with_an_object_policy_answers_describe_key(local_aws: LocalAws) -> None:
+    # GIVEN a key whose KeyPolicy is an object, as CloudFormation templates write it
+    policy = {"Version": "2012-10-17", "Statement": [{
+        "Sid": "AccountAdministers", "Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::123456789012:root"},
+        "Action": "kms:*", "Resource": "*"}]}
+    template = {"Resources": {"Key": {"Type": "AWS::KMS::Key", "Properties": {
+        "Description": "gap", "EnableKeyRotation": True, "KeyPolicy": policy}}},
+        "Outputs": {"KeyArn": {"Value": {"Fn::GetAtt": ["Key", "Arn"]}}}}
+    # WHEN the stack is created
+    outputs = _create_stack(local_aws, template)
+    # THEN DescribeKey answers (no HTTP 500) and the policy reads back as the same JSON document
+    kms = local_aws.client("kms")
+    key_id = kms.describe_key(KeyId=outputs["KeyArn"])["KeyMetadata"]["KeyId"]
+    assert json.loads(kms.get_key_policy(KeyId=key_id, PolicyName="default")["Policy"]) == policy
+    assert kms.get_key_rotation_status(KeyId=key_id)["KeyRotationEnabled"] is True
+
+
+CONDITIONS_TEMPLATE = """
+Parameters:
+  PerAz: {Type: String, Default: "true"}
+  Zones: {Type: Number, Default: 3}
+Conditions:
+  IsPerAz: !Equals [!Ref PerAz, "true"]
+  HasThree: !Equals [!Ref Zones, 3]
+  Second: !Condition IsPerAz
+  Third: !And [!Condition IsPerAz, !Condition HasThree]
+  NotPerAz: !Not [!Condition IsPerAz]
+  EitherWay: !Or [!Condition NotPerAz, !Condition Second]
+Resources:
+  Second:
+    Type: AWS::SQS::Queue
+    Condition: Second
+    Properties: {QueueName: !Sub "${Prefix}-second"}
+  Third:
+    Type: AWS::SQS::Queue
+    Condition: Third
+    Properties: {QueueName: !Sub "${Prefix}-third"}
+  Shared:
+    Type: AWS::SQS::Queue
+    Condition: NotPerAz
+    Properties: {QueueName: !Sub "${Prefix}-shared"}
+Outputs:
+  Mode:
+    Value: !If [EitherWay, per-az, none]
+"""
+
+
+def test_condition_references_evaluate_as_the_referenced_condition(local_aws: LocalAws) -> None:
+    # GIVEN a YAML template (moto's own loader reads it) whose conditions refer to others with !Condition: whole
+    # (Second), inside !And (Third), !Not (NotPerAz) and !Or (EitherWay), as network.yaml's NAT conditions do
+    prefix = _unique("gap-cond")
+    template = CONDITIONS_TEMPLATE.replace("${Prefix}", prefix).replace("!Sub ", "")
+    # WHEN the stack is created
+    outputs = _create_stack(local_aws, template)
+    # THEN exactly the resources of the true conditions exist, and Fn::If saw the same values
+    queues = local_aws.client("sqs").list_queues(QueueNamePrefix=prefix).get("QueueUrls", [])
+    assert sorted(url.rsplit("/", 1)[-1] for url in queues) == [f"{prefix}-second", f"{prefix}-third"]
+    assert outputs == {"Mode": "per-az"}

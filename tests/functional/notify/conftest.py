@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from moto import mock_aws
+
 from safejob_ops.alerting.models import (
     Alert,
     AlertStatus,

@@ -17,6 +17,7 @@ import requests
 from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
 from botocore.exceptions import ClientError
 from botocore.stub import Stubber
+
 from safejob_ops.adapters.graphs import CloudWatchGraphs
 from safejob_ops.adapters.secrets import ParameterSecrets, SecretResolutionError
 from safejob_ops.adapters.sns import SnsPublisher

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import boto3
 import pytest
 from botocore.stub import Stubber
+
 from safejob_ops.adapters.graphs import CloudWatchGraphs
 from safejob_ops.adapters.http import UrllibHttp
 from safejob_ops.adapters.secrets import ParameterSecrets

@@ -6,6 +6,7 @@ import socket
 import urllib.error
 
 import pytest
+
 from safejob_ops.adapters.http import UrllibHttp
 from safejob_tools.localaws.sink import HttpSink
 

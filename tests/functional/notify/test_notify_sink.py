@@ -7,6 +7,7 @@ import threading
 import urllib.request
 
 import pytest
+
 from safejob_ops.adapters.http import UrllibHttp
 from safejob_tools.localaws.sink import HttpSink
 

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+
 from safejob_ops.alerting.models import (
     Alert,
     AlertStatus,

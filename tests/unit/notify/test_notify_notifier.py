@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+
 from safejob_ops.alerting.models import AlertStatus, Notification, NotificationAlert
 from safejob_ops.alerting.notify import (
     DeliveryError,

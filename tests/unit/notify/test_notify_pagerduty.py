@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
+
 from safejob_ops.alerting.models import AlertStatus, Notification, NotificationAlert
 from safejob_ops.alerting.notify.payloads import pagerduty_events
 

@@ -9,6 +9,7 @@ from typing import Any
 
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
+
 from safejob_ops.alerting.models import AlertStatus, Annotations, Notification, NotificationAlert
 from safejob_ops.alerting.notify.payloads import (
     SLACK_MAX_LISTED_ALERTS,
