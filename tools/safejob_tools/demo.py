@@ -23,6 +23,7 @@ from safejob_tools.localaws.driver import AlarmDriver, settle, wait_until
 from safejob_tools.localaws.seed import seed_receiver_secrets
 from safejob_tools.localaws.server import LocalAws
 from safejob_tools.localaws.sink import HttpSink
+from safejob_tools.localaws.template import TEMPLATE, load_template
 
 console = Console(highlight=False, width=None if sys.stdout.isatty() else 120)
 
@@ -58,8 +59,100 @@ class Summary:
         console.print(f"[green]✓[/] {name} [dim]({step.seconds:.1f} s)[/] {detail}")
 
 
+# The core's resource types as the inventory shows them: (area, CloudFormation type, label). Types not listed here
+# still show, under "other", by their short name.
+CORE_TYPES: list[tuple[str, str, str]] = [
+    ("network", "AWS::EC2::VPC", "VPC"),
+    ("network", "AWS::EC2::Subnet", "subnet"),
+    ("network", "AWS::EC2::RouteTable", "route table"),
+    ("network", "AWS::EC2::Route", "route"),
+    ("network", "AWS::EC2::SubnetRouteTableAssociation", "subnet association"),
+    ("network", "AWS::EC2::InternetGateway", "internet gateway"),
+    ("network", "AWS::EC2::VPCGatewayAttachment", "gateway attachment"),
+    ("network", "AWS::EC2::NatGateway", "NAT gateway"),
+    ("network", "AWS::EC2::EIP", "elastic IP"),
+    ("network", "AWS::EC2::VPCEndpoint", "VPC endpoint"),
+    ("network", "AWS::EC2::FlowLog", "flow log"),
+    ("security", "AWS::EC2::SecurityGroup", "security group"),
+    ("security", "AWS::EC2::SecurityGroupIngress", "ingress rule"),
+    ("security", "AWS::KMS::Key", "KMS key"),
+    ("security", "AWS::KMS::Alias", "KMS alias"),
+    ("security", "AWS::IAM::Role", "IAM role"),
+    ("security", "AWS::IAM::ManagedPolicy", "managed policy"),
+    ("compute", "AWS::ECS::Cluster", "ECS cluster"),
+    ("compute", "AWS::ECS::Service", "ECS service"),
+    ("compute", "AWS::ECS::TaskDefinition", "task definition"),
+    ("edge", "AWS::ElasticLoadBalancingV2::LoadBalancer", "ALB"),
+    ("edge", "AWS::ElasticLoadBalancingV2::TargetGroup", "target group"),
+    ("edge", "AWS::ElasticLoadBalancingV2::Listener", "listener"),
+    ("edge", "AWS::ElasticLoadBalancingV2::ListenerRule", "listener rule"),
+    ("data", "AWS::RDS::DBInstance", "RDS instance"),
+    ("data", "AWS::RDS::DBSubnetGroup", "DB subnet group"),
+    ("data", "AWS::RDS::DBParameterGroup", "DB parameter group"),
+    ("data", "AWS::S3::Bucket", "S3 bucket"),
+    ("delivery", "AWS::ECR::Repository", "ECR repository"),
+    ("observability", "AWS::Logs::LogGroup", "log group"),
+    ("observability", "AWS::SNS::Topic", "SNS topic"),
+    ("observability", "AWS::CloudWatch::Dashboard", "dashboard"),
+]
+
+
+def _counted(n: int, label: str) -> str:
+    if n == 1:
+        return f"1 {label}"
+    if label.endswith("s"):
+        return f"{n} {label}es"
+    return f"{n} {label[:-1]}ies" if label[-1] == "y" and label[-2] not in "aeiou" else f"{n} {label}s"
+
+
 def _inventory(stack: DeployedStack) -> str:
-    return ", ".join(f"{n} {kind.split('::')[-1]}" for kind, n in stack.inventory().items())
+    root = stack.inventory()
+    core = Counter(stack.inventory(nested=True)) - Counter(root)
+    return (f"stack {stack.name}: {sum(root.values())} resources in template.yaml, "
+            f"{sum(core.values())} created by moto in its {root.get('AWS::CloudFormation::Stack', 0)} core stacks")
+
+
+def _core_declared_types() -> set[str]:
+    """Every resource type the nested core templates declare (whatever the conditions)."""
+    root = load_template(TEMPLATE)
+    declared: set[str] = set()
+    for resource in root["Resources"].values():
+        if resource["Type"] == "AWS::CloudFormation::Stack":
+            child = load_template(TEMPLATE.parent / resource["Properties"]["TemplateURL"])
+            declared |= {r["Type"] for r in child["Resources"].values()}
+    return declared
+
+
+def _absent(declared: set[str], created: set[str]) -> str:
+    """The declared types moto did not create, by service: "ElastiCache, IAM OIDCProvider/RolePolicy, ..."."""
+    by_service: dict[str, list[str]] = {}
+    for kind in sorted(declared - created):
+        service, name = kind.split("::")[1:]
+        by_service.setdefault(service, []).append(name)
+    services_created = {kind.split("::")[1] for kind in created}
+    return ", ".join(service if service not in services_created else f"{service} {'/'.join(names)}"
+                     for service, names in by_service.items())
+
+
+def _core_table(stack: DeployedStack) -> Table:
+    created = Counter(stack.inventory(nested=True)) - Counter(stack.inventory())
+    created_types = set(created)
+    created.pop("AWS::CloudFormation::Stack", None)
+    areas: dict[str, list[str]] = {}
+    for area, kind, label in CORE_TYPES:
+        if created.get(kind):
+            areas.setdefault(area, []).append(_counted(created.pop(kind), label))
+    if created:
+        areas["other"] = [f"{n} {kind.split('::', 1)[1]}" for kind, n in sorted(created.items())]
+    table = Table(title="Core stacks in the emulator: what moto created (counted from the nested stacks)")
+    table.add_column("area")
+    table.add_column("created")
+    for area, items in areas.items():
+        table.add_row(area, ", ".join(items))
+    table.add_row("[dim]not created here[/]", f"[dim]{_absent(_core_declared_types(), created_types)}: moto "
+                  "ignores these types (or a condition skips them locally); static checks cover them "
+                  "(docs/local-aws.md)[/]")
+    return table
 
 
 def _storm(driver: AlarmDriver, names: dict[str, str]) -> str:
@@ -113,10 +206,11 @@ def main() -> int:
         def deploy_step() -> str:
             holder["stack"] = deploy(aws, parameters={"PagerDutyEventsUrl": sink.url("/pagerduty")})
             seed_receiver_secrets(aws, sink)
-            return f"stack {holder['stack'].name}: {_inventory(holder['stack'])}"
+            return _inventory(holder["stack"])
 
         summary.run("Deploy template.yaml into the emulator", deploy_step)
         stack = holder["stack"]
+        console.print(_core_table(stack))
         driver = AlarmDriver(stack, sink)
         names = {alarm: driver.name(alarm) for alarm, *_ in STORM}
 

@@ -1,7 +1,7 @@
 """Generate the architecture diagram (Mermaid) from the core templates, so it cannot drift from them.
 
 The diagram has one box per child stack with its resources (conditional ones marked ``?``, numerous ones
-counted), and one arrow per stack dependency, read from the root-wiring fragment's ``Fn::GetAtt
+counted), and one arrow per stack dependency, read from the root template's ``Fn::GetAtt
 Child.Outputs.X`` parameters. The DR region stack is drawn apart, linked through the root's Dr* parameters.
 
 Usage:
@@ -118,8 +118,9 @@ def _dependencies(root: dict[str, Any]) -> dict[tuple[str, str], list[str]]:
 
 
 def render_mermaid(stacks_dir: Path) -> str:
-    """The Mermaid flowchart of the core stacks in ``stacks_dir`` (root-wiring.yaml, children, dr.yaml)."""
-    root = load_template(stacks_dir / "root-wiring.yaml")
+    """The Mermaid flowchart of the core stacks in ``stacks_dir``, as nested from the root template beside it
+    (``template.yaml``), plus dr.yaml."""
+    root = load_template(stacks_dir.parent / "template.yaml")
     lines = ["flowchart LR", '  internet(("Internet"))', '  github(("GitHub Actions"))']
     nested = {k: v for k, v in root["Resources"].items() if v["Type"] == "AWS::CloudFormation::Stack"}
     for logical_id, resource in nested.items():

@@ -24,7 +24,7 @@ import yaml
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 STACKS_DIR = REPO_ROOT / "stacks"
-ROOT_WIRING = STACKS_DIR / "root-wiring.yaml"
+ROOT_WIRING = REPO_ROOT / "template.yaml"  # the root: the core stacks are nested from it
 
 PSEUDO_PARAMETERS: dict[str, Any] = {
     "AWS::Region": "us-east-1",
@@ -86,7 +86,7 @@ def load_template(path: Path) -> dict[str, Any]:
 
 
 def child_templates() -> dict[str, Path]:
-    """Every child stack template in stacks/ (the root-wiring fragment excluded), by file stem."""
+    """Every child stack template in stacks/ (the root is template.yaml), by file stem."""
     return {p.stem: p for p in sorted(STACKS_DIR.glob("*.yaml")) if p != ROOT_WIRING}
 
 
@@ -300,7 +300,7 @@ def _resolve_child_outputs(value: Any, rendered: Mapping[str, RenderedStack]) ->
 
 
 def render_environment(root_parameters: Mapping[str, Any]) -> dict[str, RenderedStack]:
-    """Render the root-wiring fragment and every nested child stack it creates, in dependency order.
+    """Render the root template (template.yaml) and every nested child stack it creates, in dependency order.
 
     The result maps "Root" and each nested stack's logical ID (NetworkStack, DataStack, ...) to its rendering.
     """

@@ -41,7 +41,7 @@ def templates() -> dict[str, dict[str, Any]]:
 
 @pytest.fixture(scope="session")
 def root_wiring() -> dict[str, Any]:
-    """The root-wiring fragment."""
+    """The root template (template.yaml), where the core stacks are nested."""
     return load_template(ROOT_WIRING)
 
 

@@ -35,6 +35,7 @@ def test_diagram_shows_every_stack_and_dependency(root_wiring: dict[str, object]
 def test_check_mode_reports_a_stale_diagram(tmp_path: Path) -> None:
     # GIVEN a copy of the repository layout whose diagram is out of date
     (tmp_path / "stacks").symlink_to(STACKS_DIR)
+    (tmp_path / "template.yaml").symlink_to(REPO_ROOT / "template.yaml")
     (tmp_path / "docs").mkdir()
     (tmp_path / MERMAID_FILE).write_text("flowchart LR\n")
     (tmp_path / MARKDOWN_FILE).write_text((REPO_ROOT / MARKDOWN_FILE).read_text())

@@ -59,12 +59,9 @@ def test_retention_is_30_days_in_production_and_7_in_staging(
     staging: dict[str, RenderedStack], production: dict[str, RenderedStack]
 ) -> None:
     for env, days in ((staging, 7), (production, 30)):
-        # GIVEN the log groups with a configurable retention, the RDS backups and the backup plan
+        # GIVEN every log group, the RDS backups and the backup plan
         retention = {
-            str(r.properties["RetentionInDays"])
-            for s in env.values()
-            for r in s.of_type("AWS::Logs::LogGroup")
-            if r.logical_id != "CacheSlowLogGroup"
+            str(r.properties["RetentionInDays"]) for s in env.values() for r in s.of_type("AWS::Logs::LogGroup")
         }
         plan_rules = _resource(env, "BackupStack", "BackupPlan")["BackupPlan"]["BackupPlanRule"]
         # THEN each follows the environment

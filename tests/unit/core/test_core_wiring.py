@@ -1,4 +1,4 @@
-"""The root-wiring fragment, the child stacks' interfaces (Parameters and Outputs) and cfn-lint.
+"""The root template (template.yaml) wiring, the child stacks' interfaces (Parameters and Outputs) and cfn-lint.
 
 Child stacks talk only through Parameters and Outputs with descriptions; the values the ops workflows need
 are root Outputs, so functions receive them through the template and never guess names.

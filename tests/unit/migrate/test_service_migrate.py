@@ -3,6 +3,8 @@ snapshot, the one failure notification, and the lock released on every path."""
 
 from __future__ import annotations
 
+import doctest
+import importlib
 import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -397,3 +399,10 @@ def test_finishing_never_releases_another_executions_lock() -> None:
     assert isinstance(outcome, FailedOutcome)
     assert outcome.lock_released is False
     assert locks.holder("migrate/staging") == holder
+
+
+@pytest.mark.parametrize("name", ["service", "models"])
+def test_the_docstring_examples_hold(name: str) -> None:
+    result = doctest.testmod(importlib.import_module(f"safejob_ops.migrate.{name}"), optionflags=doctest.ELLIPSIS)
+    assert result.failed == 0
+    assert result.attempted > 0

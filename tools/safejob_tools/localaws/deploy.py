@@ -22,7 +22,6 @@ _DIGEST = "sha256:" + "0" * 63
 LOCAL_PARAMETERS = {
     "EnvironmentName": "local",
     "AlertingConfigFile": "alerting.local.yaml",
-    "LogRetentionDays": "7",
     "GitHubRepository": "safejob/app",
     "BackendImage": f"123456789012.dkr.ecr.us-east-1.amazonaws.com/safejob/local/backend@{_DIGEST}1",
     "FrontendImage": f"123456789012.dkr.ecr.us-east-1.amazonaws.com/safejob/local/frontend@{_DIGEST}2",
@@ -43,11 +42,27 @@ class DeployedStack:
     types: dict[str, str] = field(default_factory=dict)  # logical id -> resource type
     timings: dict[str, float] = field(default_factory=dict)
 
-    def inventory(self) -> dict[str, int]:
-        """How many resources of each type the stack holds, e.g. {"AWS::Lambda::Function": 4}."""
+    def inventory(self, nested: bool = False) -> dict[str, int]:
+        """How many resources of each type the stack holds, e.g. {"AWS::Lambda::Function": 4}.
+
+        With `nested`, the resources of its nested stacks (and theirs) are added, as CloudFormation lists them
+        (`describe_stack_resources` of each AWS::CloudFormation::Stack): in the emulator, only what moto created,
+        since it lists ignored and condition-skipped resources without a type.
+        """
         counts: dict[str, int] = {}
         for kind in self.types.values():
             counts[kind] = counts.get(kind, 0) + 1
+        if nested:
+            cfn = self.aws.client("cloudformation")
+            pending = [self.resources[lid] for lid, kind in self.types.items() if kind == "AWS::CloudFormation::Stack"]
+            while pending:
+                for resource in cfn.describe_stack_resources(StackName=pending.pop())["StackResources"]:
+                    kind = resource.get("ResourceType")
+                    if kind is None:
+                        continue
+                    counts[kind] = counts.get(kind, 0) + 1
+                    if kind == "AWS::CloudFormation::Stack" and resource.get("PhysicalResourceId"):
+                        pending.append(resource["PhysicalResourceId"])
         return dict(sorted(counts.items()))
 
     def output(self, key: str) -> str:

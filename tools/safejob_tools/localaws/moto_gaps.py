@@ -11,11 +11,21 @@ Bridged here:
 4. CloudWatch GetMetricWidgetImage is not implemented     -> return a 1x1 PNG.
 5. CloudFormation state machines are not executable       -> deploy.py registers them through the Step Functions
    API with DefinitionSubstitutions applied (not a patch: see `register_state_machines`).
+6. Nested stacks: `GetAtt Child.Outputs.X` crashes          -> answered from the child's outputs.
+7. GetAtt/Ref of ignored types fail or resolve to ""        -> recognisable `...emulated` placeholders; AWS::NoValue
+   items are dropped from lists.
+8. RDS parameter/subnet groups have no physical id          -> the parameter group's is its name; the subnet group
+   prints as its name.
+9. A CFN Listener with only a weighted ForwardConfig fails  -> passed through as the API path does.
+10. A KMS KeyPolicy object breaks DescribeKey (HTTP 500)    -> stored as the JSON document.
+12. Condition references (`!Condition X`) evaluate to None  -> evaluated as the referenced condition.
 """
 
 from __future__ import annotations
 
 import base64
+import copy
+import datetime as dt
 import json
 import logging
 import threading
@@ -348,6 +358,43 @@ def bridge_kms_key_policy_object() -> None:
     _once("kms_key_policy_object", apply)
 
 
+# --------------------------------------------------------------------------- 12. condition references
+_CONDITION_KEYS = ("Condition", "Fn::Condition")
+
+
+def bridge_condition_references() -> None:
+    """A condition that refers to another one evaluates to a falsy None in moto, twice over: its YAML loader reads the
+    short form `!Condition X` as `{"Fn::Condition": X}` (CloudFormation: `{"Condition": X}`), so every `!And`, `!Or`,
+    `!Not` over `!Condition` in a nested (YAML) template is false; and a condition whose whole body is a reference
+    (`IsB: !Condition IsA`) is not evaluated at all. Production's per-AZ NAT gateways were silently not created.
+    Evaluate both forms as the referenced condition, as CloudFormation does."""
+
+    def apply() -> None:
+        from moto.cloudformation import parsing
+
+        original = parsing.parse_condition
+
+        def parse_condition(condition: Any, resources_map: Any, condition_map: Any) -> bool:
+            if isinstance(condition, dict) and len(condition) == 1:
+                ((operator, operands),) = condition.items()
+                if operator in _CONDITION_KEYS and isinstance(operands, str):
+                    return bool(condition_map[operands])
+                if operator in ("Fn::And", "Fn::Or", "Fn::Not") and isinstance(operands, list):
+                    condition = {operator: [_as_condition_reference(operand) for operand in operands]}
+            result: bool = original(condition, resources_map, condition_map)
+            return result
+
+        setattr(parsing, "parse_condition", parse_condition)  # noqa: B010 - moto's recursion and lazy map see it
+
+    _once("condition_references", apply)
+
+
+def _as_condition_reference(operand: Any) -> Any:
+    if isinstance(operand, dict) and set(operand) == {"Fn::Condition"}:
+        return {"Condition": operand["Fn::Condition"]}
+    return operand
+
+
 def apply_all(runtime: InProcessRuntime) -> None:
     bridge_lambda_invoke(runtime)
     bridge_eventbridge_lambda_targets()
@@ -358,3 +405,198 @@ def apply_all(runtime: InProcessRuntime) -> None:
     bridge_rds_group_refs()
     bridge_listener_forward_config()
     bridge_kms_key_policy_object()
+    bridge_condition_references()
+    bridge_ecs_run_task()
+
+
+# --------------------------------------------------------------------------- 11. ECS one-off tasks (runTask.sync)
+def bridge_ecs_run_task() -> None:
+    """moto's `ecs:runTask(.sync)` in Step Functions is broken three ways, and its ECS never runs a container:
+    - the optimized integration hands the SFN-cased parameters (`Cluster`, `Overrides`...) to boto3 unchanged
+      (KeyError 'Cluster'), and reads `Tasks` from a boto3-cased response: moto leaves `_normalise_parameters`/
+      `_normalise_response` empty. Convert both ways through the ECS service model, as Step Functions does
+      (timestamps as epoch milliseconds, as its task output shows them);
+    - `.sync` succeeds on STOPPED whatever the exit code. As in AWS, a stopped task whose essential container
+      exited non-zero (or never started) fails the state with States.TaskFailed, the task description as cause;
+    - a task's status runs to STOPPED (exit code 0) as it is described. A task whose family the installed
+      `containers.ContainerRunner` handles runs its essential container's command there instead (overrides
+      applied), in a thread: PENDING -> RUNNING -> STOPPED with the real exit code, and the output written to the
+      container's awslogs group as stream `<prefix>/<container>/<task id>`, as the awslogs driver names it.
+    On the same path, a container without its own memory (valid on Fargate, where the task sets it) makes moto's
+    RunTask add None (TypeError): it counts as 0. Not bridged: a `NetworkConfiguration` without `SecurityGroups`
+    (moto's KeyError: always pass them), and an awsvpc task in a VPC without DNS hostnames (moto's AttributeError;
+    the core VPC has them)."""
+
+    def apply() -> None:
+        from moto.ecs.models import EC2ContainerServiceBackend
+        from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_ecs import (
+            StateTaskServiceEcs,
+        )
+
+        setattr(StateTaskServiceEcs, "_normalise_parameters", _ecs_normalise_parameters)  # noqa: B010
+        setattr(StateTaskServiceEcs, "_normalise_response", _ecs_normalise_response)  # noqa: B010
+        setattr(StateTaskServiceEcs, "_build_sync_resolver", _ecs_build_sync_resolver)  # noqa: B010
+        original_run_task = EC2ContainerServiceBackend.run_task
+        original_requirements = EC2ContainerServiceBackend._calculate_task_resource_requirements
+
+        def run_task(self: Any, cluster_str: str, task_definition_str: str, *args: Any, **kwargs: Any) -> Any:
+            tasks = original_run_task(self, cluster_str, task_definition_str, *args, **kwargs)
+            from safejob_tools.localaws import containers
+
+            runner = containers.current()
+            definition = self.describe_task_definition(task_definition_str)
+            if runner.handles(definition.family):
+                overrides = kwargs.get("overrides", args[1] if len(args) > 1 else None) or {}
+                for task in tasks:
+                    _ecs_start_container(self, runner, task, definition, overrides)
+            return tasks
+
+        def requirements(task_definition: Any) -> dict[str, Any]:
+            counted = copy.copy(task_definition)
+            counted.container_definitions = [c if _ecs_memory(c) else {**c, "memory": 0}
+                                             for c in task_definition.container_definitions]
+            result: dict[str, Any] = original_requirements(counted)
+            return result
+
+        setattr(EC2ContainerServiceBackend, "run_task", run_task)  # noqa: B010
+        setattr(EC2ContainerServiceBackend, "_calculate_task_resource_requirements",  # noqa: B010
+                staticmethod(requirements))
+
+    _once("ecs_run_task", apply)
+
+
+_ECS_MODEL: Any = None
+
+
+def _ecs_operation(action: str) -> Any:
+    """"runTask" / "run_task" -> the botocore RunTask operation model."""
+    global _ECS_MODEL
+    if _ECS_MODEL is None:
+        import botocore.session
+
+        _ECS_MODEL = botocore.session.get_session().get_service_model("ecs")
+    return _ECS_MODEL.operation_model("".join(part[:1].upper() + part[1:] for part in action.split("_")))
+
+
+def _ecs_epoch_millis(value: Any) -> Any:
+    if isinstance(value, dt.datetime):
+        return int(value.timestamp() * 1000)
+    if isinstance(value, dict):
+        return {key: _ecs_epoch_millis(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_ecs_epoch_millis(item) for item in value]
+    return value
+
+
+def _ecs_normalise_parameters(self: Any, parameters: dict[str, Any], boto_service_name: str | None = None,
+                              service_action_name: str | None = None) -> None:
+    self._to_boto_request(parameters, _ecs_operation(service_action_name or self.resource.api_action).input_shape)
+
+
+def _ecs_normalise_response(self: Any, response: Any, boto_service_name: str | None = None,
+                            service_action_name: str | None = None) -> None:
+    if isinstance(response, dict):
+        self._from_boto_response(response, _ecs_operation(service_action_name or self.resource.api_action).output_shape)
+        response.update(_ecs_epoch_millis(response))
+
+
+def _ecs_build_sync_resolver(self: Any, env: Any, resource_runtime_part: Any, normalised_parameters: dict[str, Any],
+                             state_credentials: Any) -> Callable[[], Any]:
+    from moto.stepfunctions.parser.asl.utils.boto_client import boto_client_for
+
+    ecs: Any = boto_client_for(service="ecs", region=resource_runtime_part.region, state_credentials=state_credentials)
+    submitted = env.stack.pop()["Tasks"][0]
+
+    def resolve() -> dict[str, Any] | None:
+        described = ecs.describe_tasks(cluster=submitted["ClusterArn"], tasks=[submitted["TaskArn"]])
+        if described["tasks"][0]["lastStatus"] != "STOPPED":
+            return None
+        described.pop("ResponseMetadata", None)
+        _ecs_normalise_response(self, described, service_action_name="describe_tasks")
+        task: dict[str, Any] = described["Tasks"][0]
+        definition = ecs.describe_task_definition(taskDefinition=task["TaskDefinitionArn"])["taskDefinition"]
+        essential = {c["name"] for c in definition["containerDefinitions"] if c.get("essential", True)}
+        if all(c.get("ExitCode") == 0 for c in task.get("Containers", []) if c.get("Name") in essential):
+            return task
+        raise _ecs_task_failed(self, env, task)
+
+    return resolve
+
+
+def _ecs_task_failed(self: Any, env: Any, task: dict[str, Any]) -> Exception:
+    """What Step Functions reports for a task that stopped badly: States.TaskFailed, the task as the cause."""
+    from moto.stepfunctions.parser.api import HistoryEventType
+    from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import (
+        FailureEvent,
+        FailureEventException,
+    )
+    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import StatesErrorName
+    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import StatesErrorNameType
+    from moto.stepfunctions.parser.asl.utils.encoding import to_json_str
+
+    details: Any = {"taskFailedEventDetails": {  # moto's EventDetails / TaskFailedEventDetails TypedDicts
+        "error": StatesErrorNameType.StatesTaskFailed.to_name(), "cause": to_json_str(task),
+        "resource": self._get_sfn_resource(), "resourceType": self._get_sfn_resource_type()}}
+    return FailureEventException(FailureEvent(
+        env=env, error_name=StatesErrorName(typ=StatesErrorNameType.StatesTaskFailed),
+        event_type=HistoryEventType.TaskFailed, event_details=details))
+
+
+def _ecs_memory(container: dict[str, Any]) -> Any:
+    return (container.get("memory") or container.get("memoryReservation") or container.get("Memory")
+            or container.get("MemoryReservation"))
+
+
+def _ecs_start_container(backend: Any, runner: Any, task: Any, definition: Any, overrides: dict[str, Any]) -> None:
+    """Run the task's essential container through the runner, in a thread, and stop the task as ECS would."""
+    from safejob_tools.localaws import containers
+
+    spec = next(c for c in definition.container_definitions if c.get("essential", True))
+    override: dict[str, Any] = next(
+        (o for o in overrides.get("containerOverrides", []) if o.get("name") == spec["name"]), {})
+    environment = {e["name"]: e["value"] for e in [*(spec.get("environment") or []),
+                                                    *(override.get("environment") or [])]}
+    run = containers.ContainerRun(
+        cluster=task.cluster_name, family=definition.family, task_id=task.id, container=spec["name"],
+        image=spec.get("image", ""), command=tuple(override.get("command") or spec.get("command") or ()),
+        environment=environment)
+    task._transitions = []  # moto advances a task to STOPPED as it is described; here the container decides
+    task.last_status = "PENDING"
+    container = task.containers[0]
+    container.name, container.image, container.last_status = spec["name"], run.image, "PENDING"
+    options = (spec.get("logConfiguration") or {}).get("options") or {}
+
+    def execute() -> None:
+        task.last_status = container.last_status = "RUNNING"
+        task.started_at = dt.datetime.now(dt.UTC)
+        try:
+            result = runner.run(run)
+        except Exception as error:  # a broken runner must not leave the task RUNNING forever
+            log.exception("container runner failed")
+            result = containers.ContainerResult(exit_code=None, reason=f"container runner failed: {error}")
+        if options.get("awslogs-group") and result.exit_code is not None:
+            _ecs_write_awslogs(backend, options, run, result.output)
+        started = result.exit_code is not None
+        container.exitCode, container.reason, container.last_status = result.exit_code, result.reason or None, "STOPPED"
+        task.stop_code = "EssentialContainerExited" if started else "TaskFailedToStart"
+        task.stopped_reason = "Essential container in task exited" if started else result.reason
+        task.stopped_at = dt.datetime.now(dt.UTC)
+        task.desired_status = task.last_status = "STOPPED"
+
+    threading.Thread(target=execute, name=f"ecs-task-{task.id}", daemon=True).start()
+
+
+def _ecs_write_awslogs(backend: Any, options: dict[str, str], run: Any, lines: tuple[str, ...]) -> None:
+    """What the awslogs driver writes: one event per non-empty line, in stream <prefix>/<container>/<task id>."""
+    from moto.logs.models import logs_backends
+
+    logs = logs_backends[backend.account_id][options.get("awslogs-region") or backend.region_name]
+    group = options["awslogs-group"]
+    stream = f"{options.get('awslogs-stream-prefix', 'ecs')}/{run.container}/{run.task_id}"
+    if group not in logs.groups:
+        logs.create_log_group(group, tags={})
+    logs.ensure_log_stream(group, stream)
+    now = int(dt.datetime.now(dt.UTC).timestamp() * 1000)
+    events = [{"timestamp": now, "message": line} for line in lines if line.strip()]
+    for start in range(0, len(events), 1000):
+        logs.put_log_events(group, stream, events[start:start + 1000])

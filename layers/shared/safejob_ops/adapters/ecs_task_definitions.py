@@ -1,0 +1,52 @@
+"""`TaskDefinitions` on ECS: a new revision of a task definition with one container's image replaced.
+
+ECS cannot override an image at RunTask (containerOverrides has no image), so a release image runs from a revision
+of its own, identical to the source but for the image (the deploy workflow derives its revisions the same way).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+import boto3
+from botocore.config import Config
+
+if TYPE_CHECKING:
+    from mypy_boto3_ecs.client import ECSClient
+
+DEFAULT_CONFIG = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=3, read_timeout=10)
+# DescribeTaskDefinition returns these, RegisterTaskDefinition refuses them.
+_READ_ONLY = frozenset({"taskDefinitionArn", "revision", "status", "requiresAttributes", "compatibilities",
+                        "registeredAt", "registeredBy", "deregisteredAt", "deleteRequestedAt"})
+
+
+class UnknownContainerError(LookupError):
+    pass
+
+
+class EcsTaskDefinitions:
+    def __init__(self, client: ECSClient | None = None, session: boto3.Session | None = None) -> None:
+        self._client = client
+        self._session = session
+
+    @property
+    def client(self) -> ECSClient:
+        if self._client is None:
+            self._client = (self._session or boto3.Session()).client("ecs", config=DEFAULT_CONFIG)
+        return self._client
+
+    def derive(self, source: str, container: str, image: str, tags: Mapping[str, str]) -> str:
+        described = self.client.describe_task_definition(taskDefinition=source, include=["TAGS"])
+        definition: dict[str, Any] = {k: v for k, v in described["taskDefinition"].items() if k not in _READ_ONLY}
+        containers = definition.get("containerDefinitions", [])
+        if not any(c.get("name") == container for c in containers):
+            raise UnknownContainerError(f"task definition {source} has no container {container!r}")
+        definition["containerDefinitions"] = [{**c, "image": image} if c.get("name") == container else c
+                                              for c in containers]
+        merged = {t["key"]: t["value"] for t in described.get("tags", []) if "key" in t and "value" in t}
+        merged.update(tags)
+        if merged:
+            definition["tags"] = [{"key": k, "value": v} for k, v in merged.items()]
+        registered = self.client.register_task_definition(**definition)
+        return registered["taskDefinition"]["taskDefinitionArn"]

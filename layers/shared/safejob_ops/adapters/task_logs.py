@@ -1,0 +1,48 @@
+"""`TaskLogs` on CloudWatch Logs: the lines of one awslogs stream (a one-off task's output), oldest first."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+if TYPE_CHECKING:
+    from mypy_boto3_logs.client import CloudWatchLogsClient
+
+DEFAULT_CONFIG = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=3, read_timeout=10)
+MAX_PAGES = 200  # 10,000 events a page: far beyond any migrate output
+
+
+class CloudWatchTaskLogs:
+    def __init__(self, client: CloudWatchLogsClient | None = None, session: boto3.Session | None = None) -> None:
+        self._client = client
+        self._session = session
+
+    @property
+    def client(self) -> CloudWatchLogsClient:
+        if self._client is None:
+            self._client = (self._session or boto3.Session()).client("logs", config=DEFAULT_CONFIG)
+        return self._client
+
+    def lines(self, group: str, stream: str) -> list[str]:
+        lines: list[str] = []
+        token: str | None = None
+        for _ in range(MAX_PAGES):
+            try:
+                if token:
+                    page = self.client.get_log_events(logGroupName=group, logStreamName=stream, startFromHead=True,
+                                                      nextToken=token)
+                else:
+                    page = self.client.get_log_events(logGroupName=group, logStreamName=stream, startFromHead=True)
+            except ClientError as error:
+                if error.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
+                    return []
+                raise
+            lines.extend(event.get("message", "").rstrip("\n") for event in page.get("events", []))
+            following = page.get("nextForwardToken")
+            if not following or following == token:  # the same token twice: the end of the stream
+                break
+            token = following
+        return lines
