@@ -1,17 +1,22 @@
 """`make demo`: deploy the whole app into the local emulator and run every workflow end to end, with a summary.
 
-Today that is alarm_route: an alarm storm routed with visible grouping, a failed delivery recovered from the
-dead-letter queue, and what each local receiver got.
+The workflows that exist today: alarm_route (an alarm storm routed with visible grouping, a failed delivery recovered
+from the dead-letter queue, what each local receiver got) and migrate (an expand release applied to a real PostgreSQL
+through the state machine, and a contract release refused).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sys
+import tempfile
 import time
+import uuid
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console
@@ -226,6 +231,8 @@ def main() -> int:
         summary.run("alarm_route: resolve everything; groups send resolves and end",
                     lambda: _resolve_all(driver, names, failing))
         console.print(_sink_table(sink))
+        with tempfile.TemporaryDirectory(prefix="safejob-demo-") as workdir:
+            run_migrate(summary, stack, Path(workdir))
     _print_summary(summary)
     return 0
 
@@ -267,6 +274,75 @@ def _resolve_all(driver: AlarmDriver, names: dict[str, str], failing: str) -> st
                timeout=90, what="every group to end")
     resolved = sum(1 for name in everything for e in driver.log(name) if e["status"] == "resolved")
     return f"{resolved} resolve notifications; every group execution SUCCEEDED"
+
+
+# ------------------------------------------------------------------------------------------------ migrate
+RELEASE_MIGRATIONS = {
+    "initial": ["accounts.0001_initial", "jobs.0001_initial"],  # CreateModel only: expand
+    "contract": ["accounts.0001_initial", "jobs.0001_initial", "accounts.0002_account_expand",
+                 "accounts.0003_account_contract"],  # removes and renames: contract
+}
+MIGRATE_TIMEOUTS = {"lock_timeout_seconds": 5, "statement_timeout_seconds": 60, "task_seconds": 120,
+                    "snapshot_seconds": 60, "snapshot_poll_seconds": 0, "approval_seconds": 120}
+
+
+def _image(release: str) -> str:
+    digest = hashlib.sha256(release.encode()).hexdigest()
+    return f"123456789012.dkr.ecr.us-east-1.amazonaws.com/safejob/local/backend@sha256:{digest}"
+
+
+def _migrate(stack: DeployedStack, release: str) -> dict[str, Any]:
+    sfn = stack.aws.client("stepfunctions")
+    document = {"environment": "local", "image": _image(release), "git_sha": "0123abc4", "requested_by": "demo",
+                "timeouts": MIGRATE_TIMEOUTS}
+    arn = sfn.start_execution(stateMachineArn=stack.output("MigrateStateMachineArn"),
+                              name=f"demo-{release}-{uuid.uuid4().hex[:8]}", input=json.dumps(document))["executionArn"]
+
+    def ended() -> dict[str, Any] | None:
+        described: dict[str, Any] = sfn.describe_execution(executionArn=arn)
+        return described if described["status"] != "RUNNING" else None
+
+    result: dict[str, Any] = wait_until(ended, timeout=120, what=f"migrate execution {arn}")
+    return result
+
+
+def _tables(dsn: str) -> int:
+    import psycopg
+
+    with psycopg.connect(dsn) as conn:
+        row = conn.execute("select count(*) from pg_tables where schemaname = 'public'").fetchone()
+    return int(row[0]) if row else 0
+
+
+def run_migrate(summary: Summary, stack: DeployedStack, workdir: Path) -> None:
+    """migrate, as a deploy runs it: the release image's Django project (the fixture) against a real PostgreSQL."""
+    from safejob_tools.localaws import containers
+    from safejob_tools.localaws.containers import DjangoProjectRunner, release_project
+    from safejob_tools.localaws.postgres import PostgresCluster
+
+    with PostgresCluster() as postgres:
+        dsn = postgres.create_database("safejob_demo")
+        runner = DjangoProjectRunner(database_url=dsn)
+        runner.images.update({_image(name): release_project(workdir / name, migrations)
+                              for name, migrations in RELEASE_MIGRATIONS.items()})
+        with containers.installed(runner):
+            def expand() -> str:
+                result = _migrate(stack, "initial")
+                if result["status"] != "SUCCEEDED":
+                    raise RuntimeError(f"migrate failed: {result.get('error')}: {result.get('cause')}")
+                output = json.loads(result["output"])
+                return (f"plan → apply (lock/statement timeouts) → migrate --check: {len(output['applied'])} "
+                        f"migrations applied, {_tables(dsn)} tables in PostgreSQL")
+
+            def contract() -> str:
+                before = _tables(dsn)
+                result = _migrate(stack, "contract")
+                refused = result["status"] == "FAILED" and "Refused" in str(result.get("error"))
+                return (f"{'refused' if refused else 'NOT refused'} ({result.get('error')}): contract operations "
+                        f"while the old release serves; database unchanged ({before} → {_tables(dsn)} tables)")
+
+            summary.run("migrate: an expand release (CreateModel only)", expand)
+            summary.run("migrate: a contract release in the expand phase", contract)
 
 
 def _print_summary(summary: Summary) -> None:
