@@ -6,6 +6,7 @@ import io
 import json
 import uuid
 import zipfile
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -348,3 +349,19 @@ def test_condition_references_evaluate_as_the_referenced_condition(local_aws: Lo
     queues = local_aws.client("sqs").list_queues(QueueNamePrefix=prefix).get("QueueUrls", [])
     assert sorted(url.rsplit("/", 1)[-1] for url in queues) == [f"{prefix}-second", f"{prefix}-third"]
     assert outputs == {"Mode": "per-az"}
+
+
+def test_get_metric_data_answers_percentile_stats(local_aws: LocalAws) -> None:
+    # GIVEN latencies 1..100 ms in one minute
+    cloudwatch = local_aws.client("cloudwatch")
+    namespace = f"Test/{uuid.uuid4().hex[:8]}"
+    start = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=5)
+    cloudwatch.put_metric_data(Namespace=namespace, MetricData=[
+        {"MetricName": "Latency", "Value": float(v), "Timestamp": start + timedelta(seconds=1)} for v in range(1, 101)])
+    # WHEN p95 is asked for
+    result = cloudwatch.get_metric_data(
+        MetricDataQueries=[{"Id": "p95", "MetricStat": {"Metric": {"Namespace": namespace, "MetricName": "Latency"},
+                                                         "Period": 60, "Stat": "p95"}}],
+        StartTime=start, EndTime=start + timedelta(minutes=1))
+    # THEN the nearest-rank 95th percentile comes back
+    assert result["MetricDataResults"][0]["Values"] == [95.0]

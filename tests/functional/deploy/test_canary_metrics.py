@@ -5,9 +5,9 @@ returns None for any stat it does not know, then calls float(None). The producti
 Here:
 - the Sum queries (RequestCount, HTTPCode_Target_5XX_Count) run against moto for real, as the adapter builds them;
 - `test_moto_still_crashes_on_a_percentile_stat` pins the gap, so it fails the day moto answers p95 itself;
-- the `percentile_bridge` fixture is a documented fake, scoped to a test: it answers `pNN` with the nearest-rank
-  percentile of the raw values of the period, so that the adapter's whole path (paginator, serialisation, moto's
-  response, parsing) runs end to end. It belongs in safejob_tools.localaws.moto_gaps as a bridge of its own;
+- the `percentile_bridge` fixture applies the harness's bridge 13 (safejob_tools.localaws.moto_gaps): moto crashes
+  on `pNN` stats, and the bridge answers them with the nearest-rank percentile of the period's raw values, so that
+  the adapter's whole path (paginator, serialisation, moto's response, parsing) runs end to end;
 - the exact production request (p95 queries included) and the pagination are checked with a botocore Stubber,
   which validates every parameter against botocore's model of the API.
 moto also lacks PutCompositeAlarm, so composite alarms are covered by the Stubber only.
@@ -110,15 +110,6 @@ def test_sum_queries_read_what_the_alb_publishes() -> None:
     assert [(s.start, s.request_count, s.http_5xx_count) for s in samples["baseline"]] == [
         (T0 + m * MINUTE, 200, 1 if m in (1, 3) else 0) for m in range(5)]
     assert [(s.request_count, s.http_5xx_count, s.p95_latency_ms) for s in samples["canary"]] == [(200, 4, None)] * 5
-
-
-@pytest.mark.usefixtures("traffic")
-def test_moto_still_crashes_on_a_percentile_stat() -> None:
-    # The gap this module works around; when this fails, moto answers p95 itself: drop the bridge
-    queries = [q for q in metric_data_queries(BLUE, GREEN, 60) if q["MetricStat"]["Stat"] == "p95"]
-    with pytest.raises(TypeError):
-        boto3.client("cloudwatch").get_metric_data(MetricDataQueries=queries, StartTime=WINDOW.start,
-                                                   EndTime=WINDOW.end)
 
 
 @pytest.mark.usefixtures("traffic", "percentile_bridge")

@@ -28,6 +28,8 @@ import copy
 import datetime as dt
 import json
 import logging
+import math
+import re
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -407,6 +409,7 @@ def apply_all(runtime: InProcessRuntime) -> None:
     bridge_kms_key_policy_object()
     bridge_condition_references()
     bridge_ecs_run_task()
+    bridge_percentile_statistics()
 
 
 # --------------------------------------------------------------------------- 11. ECS one-off tasks (runTask.sync)
@@ -600,3 +603,32 @@ def _ecs_write_awslogs(backend: Any, options: dict[str, str], run: Any, lines: t
     events = [{"timestamp": now, "message": line} for line in lines if line.strip()]
     for start in range(0, len(events), 1000):
         logs.put_log_events(group, stream, events[start:start + 1000])
+
+
+# --------------------------------------------------------------------------- 13. percentile statistics
+_PERCENTILE = re.compile(r"p(\d{1,2}(?:\.\d+)?)")
+
+
+def bridge_percentile_statistics() -> None:
+    """moto's GetMetricData crashes on percentile stats (`p95`: TypeError on float(None)), which the canary analysis
+    asks for (TargetResponseTime p95). Answer `pNN` with the nearest-rank percentile of the period's values."""
+
+    def apply() -> None:
+        from moto.cloudwatch.models import Statistics
+
+        original = Statistics.get_statistics_for_type
+
+        def get_statistics_for_type(self: Any, stat: str) -> Any:
+            match = _PERCENTILE.fullmatch(stat)
+            if match is None:
+                return original(self, stat)
+            values = sorted([*self.metric_single_values_list, *(s.max for s in self.metric_aggregated_list)])
+            if not values:
+                return None
+            rank = math.ceil(float(match[1]) / 100 * len(values))
+            return values[max(rank, 1) - 1]
+
+        setattr(Statistics, "get_statistics_for_type", get_statistics_for_type)  # noqa: B010
+
+    _once("percentile_statistics", apply)
+
