@@ -365,3 +365,16 @@ def test_get_metric_data_answers_percentile_stats(local_aws: LocalAws) -> None:
         StartTime=start, EndTime=start + timedelta(minutes=1))
     # THEN the nearest-rank 95th percentile comes back
     assert result["MetricDataResults"][0]["Values"] == [95.0]
+
+
+def test_a_handler_whose_cold_start_fails_reports_the_error(local_aws: LocalAws, tmp_path: Path) -> None:
+    # GIVEN a function whose module fails at import (as with a missing setting)
+    (tmp_path / "app.py").write_text("import os\nTABLE = os.environ['NOT_SET_ANYWHERE']\n"
+                                     "def lambda_handler(event, context):\n    return TABLE\n")
+    name = f"broken-{uuid.uuid4().hex[:8]}"
+    local_aws.runtime.register(FunctionSpec(name=name, handler="app.lambda_handler", code_dir=tmp_path))
+    # WHEN it is invoked THEN the init error is the invocation's error, named
+    result = local_aws.runtime.invoke(name, {})
+    assert result.error is not None
+    assert result.error["errorType"] == "KeyError"
+    assert "NOT_SET_ANYWHERE" in result.error["errorMessage"]

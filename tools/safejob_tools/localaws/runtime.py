@@ -153,13 +153,15 @@ class InProcessRuntime:
             memory_limit_in_mb=spec.memory_mb,
             timeout_seconds=spec.timeout_seconds,
         )
-        handler = self._handler(spec)
         # Handlers (and Powertools) may also read the environment at call time. The process has one environment;
         # functions of one stack agree on every variable they share, so applying a function's variables on top
         # (without restoring) is what each of them would see in its own execution environment.
         with _ENV_LOCK:
             os.environ.update(spec.environment)
         try:
+            # A failing cold start (bad settings, an invalid config) is reported like any error, as Lambda does
+            # with its init errors, and tried again on the next invocation.
+            handler = self._handler(spec)
             payload = handler(event, context)
         except Exception as exc:
             error = {
