@@ -23,7 +23,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-import yaml
+from safejob_tools.localaws.template import load_template as _load
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 MERMAID_FILE = Path("docs/architecture.mmd")
@@ -55,32 +55,12 @@ class DiagramError(Exception):
     """Raised when the templates cannot be turned into a diagram."""
 
 
-class _CfnLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
-    """SafeLoader that accepts CloudFormation short-form intrinsics (!Ref, !Sub, ...)."""
-
-
-def _intrinsic(loader: _CfnLoader, suffix: str, node: yaml.Node) -> dict[str, Any]:
-    key = suffix if suffix in ("Ref", "Condition") else f"Fn::{suffix}"
-    if isinstance(node, yaml.ScalarNode):
-        value: Any = loader.construct_scalar(node)
-        if suffix == "GetAtt":
-            value = str(value).split(".", 1)
-    elif isinstance(node, yaml.SequenceNode):
-        value = loader.construct_sequence(node, deep=True)
-    else:
-        value = loader.construct_mapping(node, deep=True)
-    return {key: value}
-
-
-_CfnLoader.add_multi_constructor("!", _intrinsic)
-
-
 def load_template(path: Path) -> dict[str, Any]:
-    """Load a CloudFormation YAML template with its intrinsics in long form."""
-    data = yaml.load(path.read_text(encoding="utf-8"), Loader=_CfnLoader)
-    if not isinstance(data, dict):
-        raise DiagramError(f"{path} is not a template")
-    return data
+    """Load a CloudFormation YAML template with its intrinsics in long form (the harness's loader)."""
+    try:
+        return _load(path)
+    except ValueError as exc:
+        raise DiagramError(str(exc)) from None
 
 
 def _short_type(resource_type: str) -> str:

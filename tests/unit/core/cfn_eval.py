@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
+from safejob_tools.localaws.template import load_template as _load
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 STACKS_DIR = REPO_ROOT / "stacks"
@@ -55,34 +55,9 @@ class TemplateEvaluationError(Exception):
 
 
 # ---------------------------------------------------------------- loading
-class _CfnLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
-    """SafeLoader that turns short-form intrinsics (!Ref, !Sub, ...) into their long form."""
-
-
-def _intrinsic(loader: _CfnLoader, tag_suffix: str, node: yaml.Node) -> dict[str, Any]:
-    name = tag_suffix if tag_suffix in ("Ref", "Condition") else f"Fn::{tag_suffix}"
-    if isinstance(node, yaml.ScalarNode):
-        value: Any = loader.construct_scalar(node)
-        if tag_suffix == "GetAtt":
-            # CloudFormation splits the short form on the first dot only.
-            value = value.split(".", 1)
-    elif isinstance(node, yaml.SequenceNode):
-        value = loader.construct_sequence(node, deep=True)
-    else:
-        value = loader.construct_mapping(node, deep=True)
-    return {name: value}
-
-
-_CfnLoader.add_multi_constructor("!", _intrinsic)
-
-
 def load_template(path: Path) -> dict[str, Any]:
     """Load one CloudFormation YAML template into plain Python data (intrinsics in long form)."""
-    with path.open(encoding="utf-8") as handle:
-        data = yaml.load(handle, Loader=_CfnLoader)
-    if not isinstance(data, dict):
-        raise TemplateEvaluationError(f"{path} is not a template")
-    return data
+    return _load(path)
 
 
 def child_templates() -> dict[str, Path]:

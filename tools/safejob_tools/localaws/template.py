@@ -25,7 +25,7 @@ PLACEHOLDER = re.compile(r"\$\{([A-Za-z0-9]+)\}")
 _SHORT_FORMS = {"Ref": "Ref", "Condition": "Condition"}
 
 
-class _CfnLoader(yaml.SafeLoader):
+class _CfnLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
     """A YAML loader that understands CloudFormation short forms (`!Ref`, `!Sub`, `!GetAtt a.b`, ...)."""
 
 
@@ -39,7 +39,7 @@ def _construct_tag(loader: _CfnLoader, suffix: str, node: yaml.Node) -> dict[str
     elif isinstance(node, yaml.SequenceNode):
         value = loader.construct_sequence(node, deep=True)
     else:
-        value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
+        value = loader.construct_mapping(node, deep=True)
     return {key: value}
 
 
