@@ -10,8 +10,8 @@ from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING
 
 import boto3
-from botocore.config import Config
 
+from safejob_ops.adapters.botoconfig import client_config
 from safejob_ops.deploy.canary import AlarmState, CanaryObservation
 from safejob_ops.deploy.canary_metrics import (
     MetricWindow,
@@ -25,7 +25,6 @@ if TYPE_CHECKING:
     from mypy_boto3_cloudwatch import CloudWatchClient
     from mypy_boto3_cloudwatch.type_defs import MetricDataResultTypeDef
 
-DEFAULT_CONFIG = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=3, read_timeout=10)
 # DescribeAlarms takes at most 100 names per call.
 ALARM_NAMES_PER_CALL = 100
 
@@ -40,7 +39,8 @@ class CloudWatchCanaryMetrics:
     @property
     def cloudwatch(self) -> CloudWatchClient:
         if self._cloudwatch is None:
-            self._cloudwatch = (self._session or boto3.Session()).client("cloudwatch", config=DEFAULT_CONFIG)
+            config = client_config(read_timeout=10, max_attempts=5)
+            self._cloudwatch = (self._session or boto3.Session()).client("cloudwatch", config=config)
         return self._cloudwatch
 
     def observe(self, baseline: TargetGroupRef, canary: TargetGroupRef, alarm_names: Sequence[str],

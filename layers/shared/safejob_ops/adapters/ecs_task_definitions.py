@@ -10,12 +10,12 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import boto3
-from botocore.config import Config
+
+from safejob_ops.adapters.botoconfig import client_config
 
 if TYPE_CHECKING:
     from mypy_boto3_ecs.client import ECSClient
 
-DEFAULT_CONFIG = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=3, read_timeout=10)
 # DescribeTaskDefinition returns these, RegisterTaskDefinition refuses them.
 _READ_ONLY = frozenset({"taskDefinitionArn", "revision", "status", "requiresAttributes", "compatibilities",
                         "registeredAt", "registeredBy", "deregisteredAt", "deleteRequestedAt"})
@@ -33,7 +33,8 @@ class EcsTaskDefinitions:
     @property
     def client(self) -> ECSClient:
         if self._client is None:
-            self._client = (self._session or boto3.Session()).client("ecs", config=DEFAULT_CONFIG)
+            config = client_config(read_timeout=10, max_attempts=5)
+            self._client = (self._session or boto3.Session()).client("ecs", config=config)
         return self._client
 
     def derive(self, source: str, container: str, image: str, tags: Mapping[str, str]) -> str:

@@ -17,9 +17,9 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 import boto3
-from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from safejob_ops.adapters.botoconfig import client_config
 from safejob_ops.migrate.models import LockHolder
 from safejob_ops.migrate.ports import LockHeldError
 
@@ -27,7 +27,6 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
     from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef
 
-DEFAULT_CONFIG = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=3, read_timeout=5)
 
 
 def _conditional_failed(error: ClientError) -> bool:
@@ -44,7 +43,8 @@ class DynamoLocks:
     @property
     def client(self) -> DynamoDBClient:
         if self._client is None:
-            self._client = (self._session or boto3.Session()).client("dynamodb", config=DEFAULT_CONFIG)
+            config = client_config(read_timeout=5, max_attempts=5)
+            self._client = (self._session or boto3.Session()).client("dynamodb", config=config)
         return self._client
 
     def acquire(self, name: str, owner: str, now: datetime, expires_at: datetime, requested_by: str) -> LockHolder:

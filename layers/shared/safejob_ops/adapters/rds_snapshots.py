@@ -6,15 +6,14 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 import boto3
-from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from safejob_ops.adapters.botoconfig import client_config
 from safejob_ops.migrate.ports import SnapshotNotFoundError
 
 if TYPE_CHECKING:
     from mypy_boto3_rds.client import RDSClient
 
-DEFAULT_CONFIG = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=3, read_timeout=10)
 
 
 def _code(error: ClientError) -> str:
@@ -29,7 +28,8 @@ class RdsSnapshots:
     @property
     def client(self) -> RDSClient:
         if self._client is None:
-            self._client = (self._session or boto3.Session()).client("rds", config=DEFAULT_CONFIG)
+            config = client_config(read_timeout=10, max_attempts=5)
+            self._client = (self._session or boto3.Session()).client("rds", config=config)
         return self._client
 
     def create(self, instance_id: str, snapshot_id: str, tags: Mapping[str, str]) -> str:

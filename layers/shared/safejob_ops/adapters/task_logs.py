@@ -5,13 +5,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import boto3
-from botocore.config import Config
 from botocore.exceptions import ClientError
+
+from safejob_ops.adapters.botoconfig import client_config
 
 if TYPE_CHECKING:
     from mypy_boto3_logs.client import CloudWatchLogsClient
 
-DEFAULT_CONFIG = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=3, read_timeout=10)
 MAX_PAGES = 200  # 10,000 events a page: far beyond any migrate output
 
 
@@ -23,7 +23,8 @@ class CloudWatchTaskLogs:
     @property
     def client(self) -> CloudWatchLogsClient:
         if self._client is None:
-            self._client = (self._session or boto3.Session()).client("logs", config=DEFAULT_CONFIG)
+            config = client_config(read_timeout=10, max_attempts=5)
+            self._client = (self._session or boto3.Session()).client("logs", config=config)
         return self._client
 
     def lines(self, group: str, stream: str) -> list[str]:
