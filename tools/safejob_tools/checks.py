@@ -272,9 +272,10 @@ def check_asl(repo: Repo, result: Result) -> bool:
 def check_config(repo: Repo, result: Result) -> bool:
     """Every file of config/ against its schema (the same models the functions load at cold start)."""
     from safejob_ops.alerting.config import ConfigError, load_config
-    from safejob_ops.deploy.canary import CanaryConfigError, load_canary_config
+    from safejob_ops.deploy.canary import CanaryConfigError
+    from safejob_ops.deploy.config import load_deploy_config
 
-    schemas: dict[str, Callable[[Path], object]] = {"alerting": load_config, "deploy": load_canary_config}
+    schemas: dict[str, Callable[[Path], object]] = {"alerting": load_config, "deploy": load_deploy_config}
     files = sorted((repo.root / "config").glob("*.yaml"))
     if not files:
         raise CheckSetupError("no config/*.yaml")

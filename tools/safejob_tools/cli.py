@@ -11,7 +11,7 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
-from safejob_tools.commands import alerts, canary, invoke
+from safejob_tools.commands import alerts, canary, deploy, invoke
 
 type Subparsers = argparse._SubParsersAction[argparse.ArgumentParser]
 type Command = Callable[[argparse.Namespace], int]
@@ -21,6 +21,7 @@ COMMAND_GROUPS: list[Callable[[Subparsers], None]] = [
     alerts.register,
     invoke.register,
     canary.register,
+    deploy.register,
 ]
 
 
