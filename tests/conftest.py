@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Iterator
 
 import pytest
+from hypothesis import settings
 
 from safejob_tools.localaws.postgres import PostgresCluster
 
 # local_aws, stack, sink: the moto server and template.yaml deployed into it, once per session.
 pytest_plugins = ["safejob_tools.localaws.pytest_plugin"]
+
+# Property tests explore new examples on developers' machines; CI replays a fixed, derandomized set (so a red CI
+# is always reproducible), and no run fails on a timing deadline on a shared, noisy machine.
+settings.register_profile("ci", derandomize=True, deadline=None, print_blob=True)
+settings.register_profile("dev", deadline=None)
+settings.load_profile("ci" if os.environ.get("CI") else "dev")
 
 
 @pytest.fixture(scope="session")

@@ -260,7 +260,8 @@ def slack_message(n: Notification, graph_url: str | None, channel: str | None) -
     if graph_url and _is_link(graph_url):
         blocks.append({"type": "image", "image_url": graph_url,
                        "alt_text": truncate(f"graph of {title}", SLACK_MAX_ALT_TEXT),
-                       "title": _plain(title, SLACK_MAX_ALT_TEXT)})
+                       # Slack refuses an empty title: a blank alert name falls back to a neutral one.
+                       "title": _plain(title if title.strip() else "Metric graph", SLACK_MAX_ALT_TEXT)})
     ordered = _ordered(n)
     if ordered:
         blocks.append({"type": "divider"})
