@@ -165,3 +165,13 @@ def test_an_ended_group_is_kept_and_a_new_episode_starts_a_new_execution(config:
                    T0 + timedelta(minutes=10))
     assert key in again.groups_created
     assert len(set(scheduler.started) - executions) == len(again.groups_created)
+
+
+def test_only_alerts_that_can_inhibit_are_read_back_by_flushes(config: AlertingConfig) -> None:
+    # GIVEN the production config (critical inhibits warning) and a storm of warnings plus one critical
+    store, scheduler = MemoryAlertStore(), MemoryScheduler()
+    for n in range(20):
+        ingest(alarm_event(f"Warn{n}", severity="warning", at=T0), config, store, scheduler, T0)
+    ingest(alarm_event("ApiDown", severity="critical", at=T0), config, store, scheduler, T0)
+    # THEN only the critical alert is recorded as an inhibitor: a flush reads one alert, not twenty-one
+    assert [a.labels.alertname for a in store.firing_inhibitors()] == ["ApiDown"]

@@ -137,7 +137,7 @@ class DynamoAlertStore:
                 raise
 
     # ------------------------------------------------------------------ alerts
-    def put_alert(self, alert: Alert) -> bool:
+    def put_alert(self, alert: Alert, inhibitor: bool = False) -> bool:
         updated = alert.updated_at or alert.ends_at or alert.starts_at
         ttl_base = alert.ends_at or updated
         ttl = ttl_base + (RESOLVED_ALERT_TTL if alert.status is AlertStatus.RESOLVED else FIRING_ALERT_TTL)
@@ -149,6 +149,7 @@ class DynamoAlertStore:
                     "sk": {"S": alert.fingerprint},
                     "alert": {"S": alert.model_dump_json()},
                     "status": {"S": alert.status.value},
+                    "inhibitor": {"BOOL": inhibitor},
                     "updated_at": {"S": stamp(updated)},
                     "expires_at": {"N": _epoch(ttl)},
                 },
@@ -179,12 +180,13 @@ class DynamoAlertStore:
                 return items
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
-    def firing_alerts(self) -> list[Alert]:
+    def firing_inhibitors(self) -> list[Alert]:
+        # Only the alerts that can inhibit come back (and are parsed): a storm of other alerts costs a flush nothing.
         items = self._query(
             "ALERT",
-            FilterExpression="#st = :f",
+            FilterExpression="#st = :f AND inhibitor = :t",
             ExpressionAttributeNames={"#st": "status"},
-            ExpressionAttributeValues={":f": {"S": AlertStatus.FIRING.value}},
+            ExpressionAttributeValues={":f": {"S": AlertStatus.FIRING.value}, ":t": {"BOOL": True}},
         )
         return [Alert.model_validate_json(item["alert"]["S"]) for item in items]
 

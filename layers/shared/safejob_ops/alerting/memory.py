@@ -23,6 +23,7 @@ class MemoryAlertStore:
     def __init__(self) -> None:
         self.groups: dict[str, StoredGroup] = {}
         self.alerts: dict[str, Alert] = {}
+        self.inhibitors: set[str] = set()
         self.silences: dict[str, Silence] = {}
         self.log: list[tuple[Notification, str, datetime]] = []
 
@@ -49,15 +50,16 @@ class MemoryAlertStore:
         if group_key in self.groups:
             self.groups[group_key] = StoredGroup(state=self.groups[group_key].state, started=True)
 
-    def put_alert(self, alert: Alert) -> bool:
+    def put_alert(self, alert: Alert, inhibitor: bool = False) -> bool:
         current = self.alerts.get(alert.fingerprint)
         if current is not None and _updated(current) > _updated(alert):
             return False
         self.alerts[alert.fingerprint] = alert
+        (self.inhibitors.add if inhibitor else self.inhibitors.discard)(alert.fingerprint)
         return True
 
-    def firing_alerts(self) -> list[Alert]:
-        return [a for a in self.alerts.values() if a.status is AlertStatus.FIRING]
+    def firing_inhibitors(self) -> list[Alert]:
+        return [a for fp, a in self.alerts.items() if a.status is AlertStatus.FIRING and fp in self.inhibitors]
 
     def list_silences(self) -> list[Silence]:
         return list(self.silences.values())

@@ -42,11 +42,14 @@ class AlertStore(Protocol):
 
     def mark_started(self, group_key: str) -> None: ...
 
-    def put_alert(self, alert: Alert) -> bool:
-        """Record the alert's latest state; False (and no write) when a newer state is already stored."""
+    def put_alert(self, alert: Alert, inhibitor: bool = False) -> bool:
+        """Record the alert's latest state; False (and no write) when a newer state is already stored.
+        `inhibitor`: it matches the source matchers of some inhibit rule."""
         ...
 
-    def firing_alerts(self) -> list[Alert]: ...
+    def firing_inhibitors(self) -> list[Alert]:
+        """The firing alerts recorded as inhibitors (the only ones inhibition needs)."""
+        ...
 
     def list_silences(self) -> list[Silence]: ...
 

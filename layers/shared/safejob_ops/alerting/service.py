@@ -18,6 +18,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from safejob_ops.alerting.config import AlertingConfig
 from safejob_ops.alerting.dispatch import FlushContext, GroupState, episode_started, flush, upsert_alert
+from safejob_ops.alerting.matchers import matches_all
 from safejob_ops.alerting.models import Alert, AlertStatus, Notification
 from safejob_ops.alerting.normalise import UnknownEventError, normalise, unrecognised_event_alert
 from safejob_ops.alerting.notify.notifier import DeliveryResult, NotifierPorts, deliver
@@ -40,6 +41,23 @@ class IngestResult(BaseModel):
     groups_updated: list[str] = Field(default_factory=list)
     silences_expired: list[str] = Field(default_factory=list)
     unrecognised: str | None = Field(default=None, description="why the event was not recognised, if it was not")
+
+
+def can_inhibit(alert: Alert, config: AlertingConfig) -> bool:
+    """Whether the alert matches the source matchers of some inhibit rule (only those are read back by flushes).
+
+    >>> from datetime import UTC
+    >>> from safejob_ops.alerting.config import parse_config
+    >>> from safejob_ops.alerting.models import Labels
+    >>> cfg = parse_config({"route": {"receiver": "m"}, "receivers": [{"name": "m", "type": "email",
+    ...     "topic_arn": "env:T"}], "inhibit_rules": [{"source_matchers": ['severity="critical"'],
+    ...     "target_matchers": ['severity="warning"']}]})
+    >>> critical = Alert(labels=Labels(alertname="X", severity="critical"), starts_at=datetime(2026, 1, 1, tzinfo=UTC))
+    >>> can_inhibit(critical, cfg), can_inhibit(critical.model_copy(update={"labels": Labels(alertname="X")}), cfg)
+    (True, False)
+    """
+    labels = alert.labels.as_dict()
+    return any(matches_all(rule.sources, labels) for rule in config.inhibit_rules)
 
 
 def execution_name(group_key: str, first_flush_at: datetime) -> str:
@@ -70,7 +88,7 @@ def ingest(event: Mapping[str, Any], config: AlertingConfig, store: AlertStore, 
         fallback = True
     for alert in alerts:
         result.alerts.append(alert.fingerprint)
-        if not store.put_alert(alert):
+        if not store.put_alert(alert, inhibitor=can_inhibit(alert, config)):
             result.stale.append(alert.fingerprint)
             continue
         labels = alert.labels.as_dict()
@@ -150,7 +168,7 @@ def flush_group(request: FlushInput, config: AlertingConfig, store: AlertStore, 
         context = FlushContext(
             now=now,
             silences=store.list_silences(),
-            firing_alerts=store.firing_alerts(),
+            firing_alerts=store.firing_inhibitors() if config.inhibit_rules else [],
             inhibit_rules=config.inhibit_rules,
             config=config,
             send_resolved=receiver.send_resolved,
