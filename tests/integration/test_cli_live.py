@@ -73,3 +73,23 @@ def test_invoke_names_the_known_functions_when_given_a_wrong_one() -> None:
     )
     assert result.returncode == 2
     assert "AlarmRouteIngestFunction" in result.stderr
+
+
+def test_deploy_history_reads_the_ledger_of_the_stack(stack: DeployedStack,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    # GIVEN one record in the deployed ledger table
+    from datetime import UTC, datetime
+
+    from safejob_ops.adapters.deploy_ledger import DynamoDeployLedger
+    from safejob_ops.deploy.models import DeployRecord, parse_deploy_request
+
+    request = parse_deploy_request({
+        "environment": "staging", "services": ["backend"], "git_sha": "0123abcd", "requested_by": "pytest",
+        "images": {"backend": "123456789012.dkr.ecr.eu-west-1.amazonaws.com/safejob/backend@sha256:" + "c" * 64},
+        "strategy": {"type": "all_at_once"}, "approval_required": False,
+    })
+    ledger = DynamoDeployLedger(stack.output("DeployLedgerTableName"), client=stack.aws.client("dynamodb"))
+    ledger.put(DeployRecord.started(request, "arn:aws:states:execution:cli-test", datetime.now(UTC)))
+    # WHEN the history is asked for THEN the record is printed
+    assert main(["deploy", "history", "--stack-name", stack.name, "--environment", "staging"]) == 0
+    assert "cli-test" in capsys.readouterr().out
