@@ -1,4 +1,5 @@
-"""config/deploy.yaml as one validated model: `canary:` (the canary analysis) and `freeze:` (change freezes)."""
+"""config/deploy.yaml as one validated model: `canary:` (the canary analysis), `freeze:` (change freezes)
+and `smoke:` (the smoke tests)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from safejob_ops.deploy.canary import CanaryConfig, CanaryConfigError, validation_problems
 from safejob_ops.deploy.preflight import FreezeConfig
+from safejob_ops.deploy.smoke import SmokeConfig
 
 
 class DeployConfigError(CanaryConfigError):
@@ -31,8 +33,9 @@ class DeployConfig(BaseModel):
 
     canary: CanaryConfig = CanaryConfig()
     freeze: FreezeConfig = FreezeConfig()
+    smoke: SmokeConfig = SmokeConfig()
 
-    @field_validator("canary", "freeze", mode="before")
+    @field_validator("canary", "freeze", "smoke", mode="before")
     @classmethod
     def _empty_section(cls, value: Any) -> Any:
         return {} if value is None else value

@@ -223,12 +223,25 @@ class StepRecord(BaseModel):
     reasons: tuple[str, ...] = ()
 
 
+class ContainerExit(BaseModel):
+    """How one container of a stopped task ended (exit code None: it never ran or was never reported)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    exit_code: int | None = None
+    reason: str | None = None
+
+
 class StoppedTask(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     task_arn: str
     reason: str
     last_log_lines: tuple[str, ...] = ()
+    service: str | None = None
+    stop_code: str | None = None
+    containers: tuple[ContainerExit, ...] = ()
 
 
 class RollbackDiagnostics(BaseModel):
@@ -241,6 +254,7 @@ class RollbackDiagnostics(BaseModel):
     stopped_tasks: tuple[StoppedTask, ...] = ()
     alarm_states: dict[str, str] = Field(default_factory=dict)
     metrics: dict[str, float | None] = Field(default_factory=dict)
+    notes: tuple[str, ...] = Field(default=(), description="what could not be captured, and why (best-effort)")
 
 
 class DeployRecord(BaseModel):
@@ -296,6 +310,7 @@ __all__ = [
     "DIGEST_FIX",
     "AllAtOnceStrategy",
     "CanaryStrategy",
+    "ContainerExit",
     "DeployInputError",
     "DeployRecord",
     "DeployRequest",
