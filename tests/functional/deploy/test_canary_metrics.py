@@ -17,14 +17,12 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
 import pytest
 from botocore.stub import Stubber
-from moto import mock_aws
 
 from safejob_ops.adapters.canary_cloudwatch import CloudWatchCanaryMetrics
 from safejob_ops.deploy.canary import AlarmState, CanaryConfig, CanarySample, Verdict, analyze
@@ -39,18 +37,6 @@ BLUE = TargetGroupRef(load_balancer=LB, target_group="targetgroup/backend-blue/a
 GREEN = TargetGroupRef(load_balancer=LB, target_group="targetgroup/backend-green/bb02")
 FRONTEND = TargetGroupRef(load_balancer=LB, target_group="targetgroup/frontend-blue/cc03")  # must not leak in
 _PERCENTILE = re.compile(r"p(\d{1,2}(?:\.\d+)?)")
-
-
-@pytest.fixture
-def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """moto for every AWS call, with fake credentials so that nothing can reach a real account."""
-    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                        "AWS_SESSION_TOKEN": "testing", "AWS_DEFAULT_REGION": REGION, "AWS_REGION": REGION}.items():
-        monkeypatch.setenv(name, value)
-    for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL"):
-        monkeypatch.delenv(name, raising=False)
-    with mock_aws():
-        yield
 
 
 @pytest.fixture

@@ -4,13 +4,11 @@ then preflight itself through them."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
 import pytest
-from moto import mock_aws
 
 from safejob_ops.adapters.deploy_ledger import DynamoDeployLedger
 from safejob_ops.adapters.deploy_preflight import CloudWatchAlarmStates, EcrImages, SsmParameters
@@ -30,18 +28,6 @@ MANIFEST = json.dumps({
                "digest": "sha256:" + "1" * 64},
     "layers": [],
 })
-
-
-@pytest.fixture
-def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """moto for every AWS call, with fake credentials so that nothing can reach a real account."""
-    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                        "AWS_SESSION_TOKEN": "testing", "AWS_DEFAULT_REGION": REGION, "AWS_REGION": REGION}.items():
-        monkeypatch.setenv(name, value)
-    for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL"):
-        monkeypatch.delenv(name, raising=False)
-    with mock_aws():
-        yield
 
 
 @pytest.fixture

@@ -11,7 +11,6 @@ from typing import Any
 
 import boto3
 import pytest
-from moto import mock_aws
 
 from safejob_ops.adapters.deploy_diagnostics import CloudWatchLogTail, CloudWatchMetricSums, EcsStoppedTasks
 from safejob_ops.adapters.deploy_preflight import CloudWatchAlarmStates
@@ -99,18 +98,6 @@ def test_a_refused_connection_is_a_failed_check(server: str) -> None:
 
 
 # --- the diagnostics adapters on moto -------------------------------------------------------------------------------
-@pytest.fixture
-def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """moto for every AWS call, with fake credentials so that nothing can reach a real account."""
-    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                        "AWS_SESSION_TOKEN": "testing", "AWS_DEFAULT_REGION": REGION, "AWS_REGION": REGION}.items():
-        monkeypatch.setenv(name, value)
-    for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL"):
-        monkeypatch.delenv(name, raising=False)
-    with mock_aws():
-        yield
-
-
 @pytest.fixture
 def stopped_task(aws: None) -> str:
     """A task of the green service, run and stopped with a reason; its awslogs stream holds 25 lines."""
