@@ -50,7 +50,7 @@ PRODUCTION_PARAMETERS = {
 # Root outputs that carry an `...emulated` placeholder (moto_gaps bridge 7): their resources are ones moto ignores,
 # or attributes it does not compute. docs/local-aws.md lists the same.
 EMULATED_OUTPUTS = {
-    "DjangoSecretKeySecretArn", "DbSecretArn", "CacheReplicationGroupId", "LoadBalancerFullName", "DistributionId",
+    "DjangoSecretKeySecretArn", "DbSecretArn", "CacheReplicationGroupId", "DistributionId",
     "PublicUrl", "BackupVaultName", "BackupVaultArn",
 }
 
@@ -716,14 +716,14 @@ def test_moto_still_drops_these_core_properties_which_static_checks_cover(produc
     backend_group = core.outputs["SecurityStack"]["BackendServiceSecurityGroupId"]
     egress = ec2.describe_security_groups(GroupIds=[backend_group])["SecurityGroups"][0]["IpPermissionsEgress"]
     assert [(e["IpProtocol"], [r["CidrIp"] for r in e["IpRanges"]]) for e in egress] == [("-1", ["0.0.0.0/0"])]
-    # ECS: cluster settings and capacity providers; the services' launch type, capacity provider strategy, load
-    # balancers, network configuration and circuit breaker; the task definitions' arm64 platform, awsvpc mode,
+    # ECS: cluster settings and capacity providers; the services' launch type, capacity provider strategy,
+    # network configuration and circuit breaker; the task definitions' arm64 platform, awsvpc mode,
     # FARGATE compatibility, task CPU and both roles.
     cluster = ecs.describe_clusters(clusters=[core.out["ClusterName"]], include=["SETTINGS"])["clusters"][0]
     assert cluster["settings"] == [{"name": "containerInsights", "value": "disabled"}]
     service = ecs.describe_services(cluster=core.out["ClusterName"],
                                     services=[core.out["BackendBlueServiceName"]])["services"][0]
-    assert (service["launchType"], service["loadBalancers"], service["networkConfiguration"]) == ("EC2", [], {})
+    assert (service["launchType"], service["networkConfiguration"]) == ("EC2", {})
     assert "capacityProviderStrategy" not in service
     assert "deploymentConfiguration" not in service
     backend = _task_definition(core, "BackendTaskDefinition")

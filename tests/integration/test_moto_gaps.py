@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import uuid
 import zipfile
 from datetime import UTC, datetime, timedelta
@@ -278,7 +279,9 @@ def test_listener_forwards_with_weights_from_forward_config_alone(local_aws: Loc
         },
         "Outputs": {"Listener": {"Value": {"Ref": "Listener"}}, "Blue": {"Value": {"Ref": "Blue"}},
                     "Green": {"Value": {"Ref": "Green"}},
-                    "FullName": {"Value": {"Fn::GetAtt": ["Alb", "LoadBalancerFullName"]}}},
+                    "FullName": {"Value": {"Fn::GetAtt": ["Alb", "LoadBalancerFullName"]}},
+                    "AlbArn": {"Value": {"Ref": "Alb"}},
+                    "BlueFullName": {"Value": {"Fn::GetAtt": ["Blue", "TargetGroupFullName"]}}},
     }
     # WHEN the stack is created
     outputs = _create_stack(local_aws, template)
@@ -287,8 +290,11 @@ def test_listener_forwards_with_weights_from_forward_config_alone(local_aws: Loc
     (action,) = listener["DefaultActions"]
     assert {t["TargetGroupArn"]: t["Weight"] for t in action["ForwardConfig"]["TargetGroups"]} == {
         outputs["Blue"]: 90, outputs["Green"]: 10}
-    # (and an attribute moto declares but cannot compute is a placeholder too: bridge 7)
-    assert outputs["FullName"] == f"Alb.LoadBalancerFullName.{moto_gaps.EMULATED}"
+    # (and the full name, which moto declares but cannot compute, is answered from the ARN as AWS does: bridge 20)
+    assert outputs["FullName"] == "app/" + outputs["AlbArn"].split(":loadbalancer/app/", 1)[1]
+    assert re.fullmatch(r"app/[\w-]+/[0-9a-f]+", outputs["FullName"])
+    assert outputs["BlueFullName"] == outputs["Blue"].rsplit(":", 1)[1]
+    assert outputs["BlueFullName"].startswith("targetgroup/")
 
 
 def test_kms_key_with_an_object_policy_answers_describe_key(local_aws: LocalAws) -> None:
@@ -378,3 +384,37 @@ def test_a_handler_whose_cold_start_fails_reports_the_error(local_aws: LocalAws,
     assert result.error is not None
     assert result.error["errorType"] == "KeyError"
     assert "NOT_SET_ANYWHERE" in result.error["errorMessage"]
+
+
+def _sfn_wait(sfn: Any, arn: str) -> dict[str, Any]:
+    from safejob_tools.localaws.driver import wait_until
+
+    described: dict[str, Any] = wait_until(
+        lambda: (d if (d := sfn.describe_execution(executionArn=arn))["status"] != "RUNNING" else None),
+        what=f"execution {arn}")
+    return described
+
+
+def test_a_child_execution_runs_with_sync_2_and_returns_its_output_parsed(local_aws: LocalAws) -> None:
+    # GIVEN a child state machine, and a parent that starts it with startExecution.sync:2 and no Name
+    sfn = local_aws.client("stepfunctions")
+    role = "arn:aws:iam::123456789012:role/sfn"
+    child = sfn.create_state_machine(name=f"child-{uuid.uuid4().hex[:8]}", roleArn=role, definition=json.dumps({
+        "StartAt": "Echo", "States": {"Echo": {"Type": "Pass", "Parameters": {
+            "applied": ["a.0001"], "name.$": "$$.Execution.Name", "seen.$": "$"}, "End": True}}}))["stateMachineArn"]
+    parent = sfn.create_state_machine(name=f"parent-{uuid.uuid4().hex[:8]}", roleArn=role, definition=json.dumps({
+        "StartAt": "Child", "States": {"Child": {
+            "Type": "Task", "Resource": "arn:aws:states:::states:startExecution.sync:2",
+            "Parameters": {"StateMachineArn": child, "Input.$": "$"},
+            "ResultSelector": {"arn.$": "$.ExecutionArn", "applied.$": "$.Output.applied", "name.$": "$.Output.name"},
+            "End": True}}}))["stateMachineArn"]
+    # WHEN the parent runs
+    run = sfn.start_execution(stateMachineArn=parent, input=json.dumps({"x": 1}))
+    result = _sfn_wait(sfn, run["executionArn"])
+    # THEN the child got the SFN-cased parameters (bridge 21) and a UUID name (bridge 22), and its output came back
+    # parsed under PascalCase keys, as .sync:2 returns it on AWS
+    assert result["status"] == "SUCCEEDED", result
+    output = json.loads(result["output"])
+    assert output["applied"] == ["a.0001"]
+    assert re.fullmatch(r"[0-9a-f-]{36}", output["name"])
+    assert output["arn"].endswith(f":{output['name']}")

@@ -25,7 +25,6 @@ from safejob_tools.localaws import containers
 from safejob_tools.localaws.containers import DjangoProjectRunner, release_project
 from safejob_tools.localaws.deploy import DeployedStack
 from safejob_tools.localaws.driver import wait_until
-from safejob_tools.localaws.runtime import InProcessRuntime
 
 pytestmark = [pytest.mark.emulator, pytest.mark.postgres, pytest.mark.slow]
 
@@ -162,22 +161,6 @@ def migrations(stack: DeployedStack, postgres_database: str, releases: dict[str,
         driver.cleanup()
 
 
-@contextlib.contextmanager
-def failing(runtime: InProcessRuntime, function_name: str) -> Iterator[None]:
-    """Make a deployed function raise (as a crashed handler would) until the block ends."""
-    spec = runtime.spec(function_name)
-    handler = runtime._handler(spec)  # its cold start, then our stand-in in the runtime's handler table
-
-    def raising(event: Any, context: Any) -> Any:
-        raise RuntimeError(f"injected failure of {spec.name}")
-
-    runtime._handlers[spec.name] = raising
-    try:
-        yield
-    finally:
-        runtime._handlers[spec.name] = handler
-
-
 def assert_released_with_one_notification(migrations: Migrations, arn: str, step: str) -> str:
     assert migrations.lock() is None
     [message] = migrations.notifications(arn)
@@ -311,7 +294,7 @@ def inject_unreadable_plan(m: Migrations) -> contextlib.AbstractContextManager[N
 
 def function_failure(logical_id: str) -> Callable[[Migrations], contextlib.AbstractContextManager[None]]:
     def inject(m: Migrations) -> contextlib.AbstractContextManager[None]:
-        return failing(m.aws.runtime, m.stack.resources[logical_id])
+        return m.aws.runtime.failing(m.stack.resources[logical_id])
 
     return inject
 
@@ -425,7 +408,7 @@ def test_a_notifier_failure_still_releases_the_lock(migrations: Migrations) -> N
     # The one case without a notification: the notifier itself fails. The execution still fails (alarm_route's
     # workflow-failure rule pages on it) and the lock is still released.
     migrations.runner.inject(APPLY, exit_code=1)
-    with failing(migrations.aws.runtime, migrations.stack.resources["MigrateNotifyFunction"]):
+    with migrations.aws.runtime.failing(migrations.stack.resources["MigrateNotifyFunction"]):
         failed = migrations.run("initial")
     assert failed["status"] == "FAILED"
     assert "apply failed" in failed["cause"]

@@ -48,6 +48,7 @@ EXPECTED_ATTACHMENTS = {
     ("ComputeStack", "FrontendGreenService"): ["FrontendServiceSecurityGroup"],
     ("DataStack", "DatabaseInstance"): ["DatabaseSecurityGroup"],
     ("DataStack", "CacheReplicationGroup"): ["CacheSecurityGroup"],
+    ("Root", "DeploySmokeFunction"): ["OpsFunctionSecurityGroup"],
 }
 SG_PROPERTIES = ("SecurityGroups", "SecurityGroupIds", "VPCSecurityGroups")
 
@@ -65,7 +66,9 @@ class Rule:
 
 
 def _name(placeholder: Any) -> str:
-    match = re.fullmatch(r"<(\w+)>", str(placeholder))
+    # A group of the security stack, or one the root template reads from its outputs (`<Name>Id`).
+    match = re.fullmatch(r"<(\w+)>", str(placeholder)) or re.fullmatch(
+        r"<SecurityStack\.Outputs\.(\w+)Id>", str(placeholder))
     if not match:
         raise UnexpectedRuleError(f"security group reference {placeholder!r} is not a template resource")
     return match.group(1)

@@ -22,6 +22,7 @@ _DIGEST = "sha256:" + "0" * 63
 LOCAL_PARAMETERS = {
     "EnvironmentName": "local",
     "AlertingConfigFile": "alerting.local.yaml",
+    "DeployConfigFile": "deploy.local.yaml",
     "GitHubRepository": "safejob/app",
     "BackendImage": f"123456789012.dkr.ecr.us-east-1.amazonaws.com/safejob/local/backend@{_DIGEST}1",
     "FrontendImage": f"123456789012.dkr.ecr.us-east-1.amazonaws.com/safejob/local/frontend@{_DIGEST}2",

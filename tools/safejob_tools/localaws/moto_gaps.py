@@ -19,12 +19,21 @@ Bridged here:
 9. A CFN Listener with only a weighted ForwardConfig fails  -> passed through as the API path does.
 10. A KMS KeyPolicy object breaks DescribeKey (HTTP 500)    -> stored as the JSON document.
 12. Condition references (`!Condition X`) evaluate to None  -> evaluated as the referenced condition.
+14. A CFN ECS Service drops `LoadBalancers`                 -> stored, as CreateService stores them.
+15. CFN ignores CloudWatch Alarm and CompositeAlarm         -> created through PutMetricAlarm (Ref: name, GetAtt Arn).
+16. ECS ListTasks ignores `serviceName`                    -> filtered by the task's group (with a local fleet).
+17. ECS services never run tasks; UpdateService starts no   -> the active local fleet (fleet.py) runs them: tasks,
+    deployment and keeps the task definition as given         runningCount, PRIMARY deployment, targets registered.
+18. ELBv2 reports every registered target `healthy`         -> the fleet answers from the image's behaviour.
+19. No ALB data plane (test listener, traffic, metrics)     -> the fleet's test-listener app, TEST_LISTENER_URL of
+                                                              the in-process functions pointed at it, traffic.
 """
 
 from __future__ import annotations
 
 import base64
 import copy
+import dataclasses
 import datetime as dt
 import json
 import logging
@@ -32,7 +41,7 @@ import math
 import re
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 from safejob_tools.localaws.runtime import InProcessRuntime
 
@@ -410,6 +419,14 @@ def apply_all(runtime: InProcessRuntime) -> None:
     bridge_condition_references()
     bridge_ecs_run_task()
     bridge_percentile_statistics()
+    bridge_ecs_service_load_balancers()
+    bridge_cloudwatch_alarms()
+    bridge_ecs_list_tasks_by_service()
+    bridge_ecs_service_tasks()
+    bridge_target_health()
+    bridge_elbv2_full_names()
+    bridge_sfn_start_execution()
+    bridge_execution_default_name()
 
 
 # --------------------------------------------------------------------------- 11. ECS one-off tasks (runTask.sync)
@@ -632,3 +649,443 @@ def bridge_percentile_statistics() -> None:
 
     _once("percentile_statistics", apply)
 
+
+
+# --------------------------------------------------------------------------- the active local fleet (17, 18, 19)
+class FleetHooks(Protocol):
+    """What the ECS and ELB bridges ask the active local fleet (`fleet.LocalFleet`), which plays the running tasks,
+    the ALB's health checks and the traffic. Without an active fleet, those bridges leave moto's behaviour."""
+
+    def manages(self, cluster: str, service: str) -> bool:
+        """Whether the fleet runs the tasks of this ECS service (a service of its stack's cluster)."""
+        ...
+
+    def reconcile(self, service: Any) -> None:
+        """Bring the service's tasks and targets in line with its desired count and task definition (moto object)."""
+        ...
+
+    def target_health(self, target_group_arn: str, target_id: str) -> tuple[str, str | None, str | None] | None:
+        """(state, reason, description) of a target the fleet registered; None for any other target."""
+        ...
+
+
+_fleet: FleetHooks | None = None
+_fleet_lock = threading.Lock()
+
+
+class FleetActiveError(RuntimeError):
+    pass
+
+
+def activate_fleet(fleet: FleetHooks) -> None:
+    """Make `fleet` the one the bridges consult (one at a time: the emulator and its stack are shared)."""
+    global _fleet
+    with _fleet_lock:
+        if _fleet is not None and _fleet is not fleet:
+            raise FleetActiveError("another local fleet is active in this emulator: stop it first")
+        _fleet = fleet
+
+
+def deactivate_fleet(fleet: FleetHooks) -> None:
+    global _fleet
+    with _fleet_lock:
+        if _fleet is fleet:
+            _fleet = None
+
+
+def active_fleet() -> FleetHooks | None:
+    return _fleet
+
+
+def _fleet_for(cluster: str, service: str) -> FleetHooks | None:
+    fleet = _fleet
+    return fleet if fleet is not None and fleet.manages(cluster, service) else None
+
+
+# --------------------------------------------------------------------------- 14. ECS service load balancers (CFN)
+def bridge_ecs_service_load_balancers() -> None:
+    """moto's CloudFormation `AWS::ECS::Service` drops `LoadBalancers` (moto: ecs/models.py,
+    `Service.create_from_cloudformation_json`, "TODO: LoadBalancers"): DescribeServices shows none, and nothing ties
+    a service to its target group. Create the service with them, as CloudFormation passes them to CreateService
+    (`targetGroupArn`, `containerName`, `containerPort`). The other dropped properties stay dropped."""
+
+    def apply() -> None:
+        from moto.ecs.models import Cluster, Service, TaskDefinition, ecs_backends
+
+        def create(cls: Any, /, resource_name: str, cloudformation_json: dict[str, Any], account_id: str,
+                   region_name: str, **kwargs: Any) -> Any:
+            properties = cloudformation_json["Properties"]
+            cluster = properties["Cluster"]
+            definition = properties["TaskDefinition"]
+            return ecs_backends[account_id][region_name].create_service(
+                cluster.name if isinstance(cluster, Cluster) else cluster, resource_name,
+                properties.get("DesiredCount"),
+                task_definition_str=definition.family if isinstance(definition, TaskDefinition) else definition,
+                load_balancers=[_ecs_load_balancer(declared) for declared in properties.get("LoadBalancers") or []],
+            )
+
+        setattr(Service, "create_from_cloudformation_json", classmethod(create))  # noqa: B010
+
+    _once("ecs_service_load_balancers", apply)
+
+
+def _ecs_load_balancer(declared: dict[str, Any]) -> dict[str, Any]:
+    """A CloudFormation LoadBalancers item as the ECS API stores it."""
+    converted: dict[str, Any] = {api: str(declared[cfn]) for cfn, api in (
+        ("TargetGroupArn", "targetGroupArn"), ("LoadBalancerName", "loadBalancerName"),
+        ("ContainerName", "containerName")) if declared.get(cfn)}
+    if declared.get("ContainerPort") is not None:
+        converted["containerPort"] = int(declared["ContainerPort"])
+    return converted
+
+
+# --------------------------------------------------------------------------- 15. CloudWatch alarms (CFN)
+_ALARM_TYPES = ("AWS::CloudWatch::Alarm", "AWS::CloudWatch::CompositeAlarm")
+
+
+def bridge_cloudwatch_alarms() -> None:
+    """moto's CloudFormation has no model for `AWS::CloudWatch::Alarm` or `AWS::CloudWatch::CompositeAlarm` (moto:
+    cloudwatch/models.py declares only the Dashboard's; cloudformation/parsing.py then warns "No Moto CloudFormation
+    support" and creates nothing): DescribeAlarms knows none of the stack's alarms, so the deploy workflow's alarm
+    checks would read every one as missing. Register both types: each is created through moto's PutMetricAlarm
+    (metric math and composite rules included), `Ref` is its name and `GetAtt Arn` its ARN, as in CloudFormation.
+    moto never evaluates alarms: a new one is OK (AWS: INSUFFICIENT_DATA until evaluated); SetAlarmState moves it."""
+
+    def apply() -> None:
+        from moto.cloudformation import parsing
+        from moto.cloudwatch.models import cloudwatch_backends
+        from moto.core.common_models import CloudFormationModel
+
+        class _StackAlarm:
+            """One alarm of a stack; moto's Alarm itself is no CloudFormation model."""
+
+            def __init__(self, alarm: Any) -> None:
+                self.alarm = alarm
+
+            @property
+            def physical_resource_id(self) -> str:
+                return str(self.alarm.name)
+
+            @staticmethod
+            def cloudformation_name_type() -> str:
+                return "AlarmName"
+
+            @classmethod
+            def has_cfn_attr(cls, attr: str) -> bool:
+                return attr == "Arn"
+
+            def get_cfn_attribute(self, attribute_name: str) -> str:
+                from moto.cloudformation.exceptions import UnformattedGetAttTemplateException
+
+                if attribute_name == "Arn":
+                    return str(self.alarm.alarm_arn)
+                raise UnformattedGetAttTemplateException()
+
+            @classmethod
+            def create_from_cloudformation_json(cls, resource_name: str, cloudformation_json: Any, account_id: str,
+                                                region_name: str, **kwargs: Any) -> Any:
+                properties = cloudformation_json.get("Properties", {})
+                alarm = cloudwatch_backends[account_id][region_name].put_metric_alarm(
+                    **_alarm_arguments(resource_name, properties))
+                return cls(alarm)
+
+            @classmethod
+            def update_from_cloudformation_json(cls, original_resource: Any, new_resource_name: str,
+                                                cloudformation_json: Any, account_id: str, region_name: str) -> Any:
+                backend = cloudwatch_backends[account_id][region_name]
+                backend.delete_alarms([original_resource.physical_resource_id])
+                return cls.create_from_cloudformation_json(new_resource_name, cloudformation_json, account_id,
+                                                           region_name)
+
+            @classmethod
+            def delete_from_cloudformation_json(cls, resource_name: str, cloudformation_json: Any, account_id: str,
+                                                region_name: str) -> None:
+                cloudwatch_backends[account_id][region_name].delete_alarms([resource_name])
+
+        # moto finds CloudFormation models among CloudFormationModel's direct subclasses (cached).
+        for alarm_type in _ALARM_TYPES:
+            type(f"StackAlarm{alarm_type.rsplit('::', 1)[-1]}", (_StackAlarm, CloudFormationModel), {
+                "cloudformation_type": staticmethod(lambda declared=alarm_type: declared)})
+        for cached in (parsing.get_model_list, parsing.get_model_map, parsing.get_name_type_map):
+            cached.cache_clear()
+
+    _once("cloudwatch_alarms", apply)
+
+
+def _alarm_arguments(name: str, properties: dict[str, Any]) -> dict[str, Any]:
+    """PutMetricAlarm's arguments (moto's backend signature) from an Alarm's or a CompositeAlarm's properties."""
+    from moto.cloudwatch.models import Dimension, Metric, MetricDataQuery, MetricStat
+
+    queries = []
+    for metric in properties.get("Metrics") or []:
+        stat = metric.get("MetricStat")
+        metric_stat = None
+        if stat:
+            declared = stat["Metric"]
+            metric_stat = MetricStat(
+                metric=Metric(metric_name=declared["MetricName"], namespace=declared["Namespace"], dimensions=[
+                    Dimension(name=d["Name"], value=str(d["Value"])) for d in declared.get("Dimensions") or []]),
+                period=str(stat["Period"]), stat=stat["Stat"], unit=stat.get("Unit"))
+        queries.append(MetricDataQuery(
+            query_id=metric["Id"], label=metric.get("Label"), period=metric.get("Period"),
+            return_data=str(metric.get("ReturnData", True)).lower(), expression=metric.get("Expression"),
+            metric_stat=metric_stat))
+
+    def number(key: str, kind: Callable[[Any], Any] = int) -> Any:
+        value = properties.get(key)
+        return None if value is None else kind(value)
+
+    actions_enabled = properties.get("ActionsEnabled", True)
+    return {
+        "name": name, "namespace": properties.get("Namespace"), "metric_name": properties.get("MetricName"),
+        "metric_data_queries": queries or None, "comparison_operator": properties.get("ComparisonOperator"),
+        "evaluation_periods": number("EvaluationPeriods"), "datapoints_to_alarm": number("DatapointsToAlarm"),
+        "period": number("Period"), "threshold": number("Threshold", float), "statistic": properties.get("Statistic"),
+        "extended_statistic": properties.get("ExtendedStatistic"), "description": properties.get("AlarmDescription"),
+        "dimensions": [{"Name": d["Name"], "Value": str(d["Value"])} for d in properties.get("Dimensions") or []],
+        "alarm_actions": list(properties.get("AlarmActions") or []), "ok_actions": properties.get("OKActions"),
+        "insufficient_data_actions": properties.get("InsufficientDataActions"), "unit": properties.get("Unit"),
+        "actions_enabled": str(actions_enabled).lower() == "true",
+        "treat_missing_data": properties.get("TreatMissingData"),
+        "evaluate_low_sample_count_percentile": properties.get("EvaluateLowSampleCountPercentile"),
+        "threshold_metric_id": properties.get("ThresholdMetricId"), "rule": properties.get("AlarmRule"),
+        "tags": properties.get("Tags") or [],
+    }
+
+
+# --------------------------------------------------------------------------- 16. ECS ListTasks by service
+def bridge_ecs_list_tasks_by_service() -> None:
+    """moto's ListTasks ignores `serviceName` (moto: ecs/models.py `list_tasks`, "TODO: We can't filter on
+    `service_name` until the backend actually launches tasks"): every task of the cluster comes back. For the
+    services whose tasks the active local fleet runs, filter by the task's group (`service:<name>`) and by the desired
+    status (RUNNING when none is given, as ECS does; moto returns every status); STOPPED tasks come newest first (ECS
+    does not say), so that a bounded read (the rollback diagnostics read 10) sees the latest.
+    Other services (no fleet active, or another cluster) keep moto's behaviour."""
+
+    def apply() -> None:
+        from moto.ecs.models import EC2ContainerServiceBackend
+
+        original = EC2ContainerServiceBackend.list_tasks
+
+        def list_tasks(self: Any, cluster_str: str | None = None, container_instance: str | None = None,
+                       family: str | None = None, started_by: str | None = None, service_name: str | None = None,
+                       desiredStatus: str | None = None) -> list[Any]:  # noqa: N803 - moto's parameter name
+            tasks: list[Any] = original(self, cluster_str, container_instance, family, started_by, service_name,
+                                        desiredStatus)
+            if not service_name:
+                return tasks
+            name = service_name.rsplit("/", 1)[-1]
+            cluster = self._get_cluster(cluster_str or "default").name
+            if _fleet_for(cluster, name) is None:
+                return tasks
+            # ECS lists RUNNING tasks unless asked for another desired status (moto: all of them).
+            wanted = desiredStatus or "RUNNING"
+            tasks = [task for task in tasks if task.group == f"service:{name}" and task.desired_status == wanted]
+            if wanted == "STOPPED":
+                epoch = dt.datetime.min.replace(tzinfo=dt.UTC)
+                tasks.sort(key=lambda task: getattr(task, "stopped_at", None) or epoch, reverse=True)
+            return tasks
+
+        setattr(EC2ContainerServiceBackend, "list_tasks", list_tasks)  # noqa: B010
+
+    _once("ecs_list_tasks_by_service", apply)
+
+
+# --------------------------------------------------------------------------- 17. ECS services' tasks
+def bridge_ecs_service_tasks() -> None:
+    """moto's ECS services never run a task: a service from CloudFormation reports runningCount 0 and pendingCount =
+    desiredCount forever; UpdateService copies desiredCount into runningCount without any task, starts no deployment
+    for a new task definition (deployments[PRIMARY] keeps the old one) and stores the task definition as given
+    (a family or family:revision, where ECS reports the ARN). So:
+    - the task definition is stored as its ARN (always);
+    - while a local fleet is active, every CreateService/UpdateService/DeleteService of a service it runs is handed
+      to the fleet, which runs the tasks as ECS would (fleet.py): desiredCount RUNNING tasks of the service's task
+      definition, each with an ENI address registered in the service's target groups, old ones stopped; a new task
+      definition makes a new PRIMARY deployment; runningCount counts the RUNNING tasks."""
+
+    def apply() -> None:
+        from moto.ecs.models import EC2ContainerServiceBackend
+
+        original_create = EC2ContainerServiceBackend.create_service
+        original_update = EC2ContainerServiceBackend.update_service
+        original_delete = EC2ContainerServiceBackend.delete_service
+
+        def handed_to_fleet(service: Any) -> Any:
+            fleet = _fleet_for(service.cluster_name, service.name)
+            if fleet is not None:
+                fleet.reconcile(service)
+            return service
+
+        def create_service(self: Any, *args: Any, **kwargs: Any) -> Any:
+            return handed_to_fleet(original_create(self, *args, **kwargs))
+
+        def update_service(self: Any, service_properties: dict[str, Any]) -> Any:
+            service = original_update(self, service_properties)
+            if service.task_definition and not str(service.task_definition).startswith("arn:"):
+                service.task_definition = self.describe_task_definition(service.task_definition).arn
+            return handed_to_fleet(service)
+
+        def delete_service(self: Any, *args: Any, **kwargs: Any) -> Any:
+            return handed_to_fleet(original_delete(self, *args, **kwargs))
+
+        setattr(EC2ContainerServiceBackend, "create_service", create_service)  # noqa: B010
+        setattr(EC2ContainerServiceBackend, "update_service", update_service)  # noqa: B010
+        setattr(EC2ContainerServiceBackend, "delete_service", delete_service)  # noqa: B010
+
+    _once("ecs_service_tasks", apply)
+
+
+# --------------------------------------------------------------------------- 18. target health
+def bridge_target_health() -> None:
+    """moto's DescribeTargetHealth reports every registered target `healthy` (moto: elbv2/models.py
+    `FakeTargetGroup.health_for`). For the targets the active local fleet registered (its tasks' addresses), the
+    state is the one the ALB's health checks would find for the task's image (fleet.Behaviour): `healthy`, or
+    `unhealthy` with reason `Target.ResponseCodeMismatch`. Other targets keep moto's answer."""
+
+    def apply() -> None:
+        from moto.elbv2.models import FakeHealthStatus, FakeTargetGroup
+
+        original = FakeTargetGroup.health_for
+
+        def health_for(self: Any, target: dict[str, Any], ec2_backend: Any) -> Any:
+            fleet = _fleet
+            answer = fleet.target_health(self.arn, target["Id"]) if fleet is not None else None
+            if answer is None:
+                return original(self, target, ec2_backend)
+            state, reason, description = answer
+            port = self.targets.get(target["Id"], {}).get("Port", target.get("Port", self.port))
+            return FakeHealthStatus(target["Id"], port, self.health_check_port, state, reason, description)
+
+        setattr(FakeTargetGroup, "health_for", health_for)  # noqa: B010
+
+    _once("target_health", apply)
+
+
+# --------------------------------------------------------------------------- 19. the test listener's URL
+TEST_LISTENER_VARIABLE = "TEST_LISTENER_URL"
+
+
+def redirect_test_listener(runtime: InProcessRuntime, url: str) -> Callable[[], None]:
+    """moto has no ALB data plane: nothing answers on the test listener the template points TEST_LISTENER_URL at
+    (https://<ALB DNS name>:8443). Give every in-process function that has the variable `url` instead (the local
+    fleet's test-listener app, which routes as the listener's rules say) and return the undo. Not a patch of moto:
+    the functions are re-registered with the runtime, so each cold-starts again with the new value."""
+    saved = []
+    for name in runtime.names():
+        spec = runtime.spec(name)
+        if TEST_LISTENER_VARIABLE in spec.environment:
+            saved.append(spec)
+            runtime.register(dataclasses.replace(spec, environment={**spec.environment, TEST_LISTENER_VARIABLE: url}))
+
+    def restore() -> None:
+        for spec in saved:
+            runtime.register(spec)
+
+    return restore
+
+
+# --------------------------------------------------------------------------- 20. ELBv2 full names (CFN GetAtt)
+def bridge_elbv2_full_names() -> None:
+    """moto declares `LoadBalancerFullName` but raises NotImplementedError for it, and its target groups answer no
+    GetAtt at all, so both became `…emulated` placeholders (bridge 7) and every CloudWatch query built from them
+    (the canary analysis, the diagnostics) names no real dimension. Answer them as AWS does, from the ARNs:
+    `app/<name>/<id>` (after `loadbalancer/`) and `targetgroup/<name>/<id>` (the ARN's last part)."""
+
+    def apply() -> None:
+        from moto.elbv2.models import FakeLoadBalancer, FakeTargetGroup
+
+        lb_original = FakeLoadBalancer.get_cfn_attribute
+
+        def lb_attribute(self: Any, attribute_name: str) -> Any:
+            if attribute_name == "LoadBalancerFullName":
+                return str(self.arn).split(":loadbalancer/", 1)[1]
+            return lb_original(self, attribute_name)
+
+        def tg_has(cls: Any, attr: str) -> bool:
+            return attr in ("TargetGroupFullName", "TargetGroupName", "LoadBalancerArns")
+
+        def tg_attribute(self: Any, attribute_name: str) -> Any:
+            if attribute_name == "TargetGroupFullName":
+                return str(self.arn).rsplit(":", 1)[1]
+            if attribute_name == "TargetGroupName":
+                return self.name
+            if attribute_name == "LoadBalancerArns":
+                return list(getattr(self, "load_balancer_arns", []))
+            from moto.cloudformation.exceptions import UnformattedGetAttTemplateException
+
+            raise UnformattedGetAttTemplateException()
+
+        setattr(FakeLoadBalancer, "get_cfn_attribute", lb_attribute)  # noqa: B010
+        setattr(FakeTargetGroup, "has_cfn_attr", classmethod(tg_has))  # noqa: B010
+        setattr(FakeTargetGroup, "get_cfn_attribute", tg_attribute)  # noqa: B010
+
+    _once("elbv2_full_names", apply)
+
+
+# --------------------------------------------------------------------------- 21. states:startExecution(.sync:2)
+def bridge_sfn_start_execution() -> None:
+    """moto's `states:startExecution` integration (a child execution, `.sync` and `.sync:2`) hands the SFN-cased
+    parameters (`StateMachineArn`, `Input`) to boto3 unchanged (States.Runtime: 'StateMachineArn') and reads
+    `ExecutionArn` from a boto3-cased response: its `_normalise_parameters`/`_normalise_response` stop short of the
+    service model, as with ECS (bridge 11). Convert both ways through the Step Functions model, after moto's own
+    step (the input as a JSON string), as Step Functions does. The child's output then arrives as `.sync:2` promises
+    it: `Output` parsed, PascalCase keys."""
+
+    def apply() -> None:
+        from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_sfn import (
+            StateTaskServiceSfn,
+        )
+
+        own_parameters = StateTaskServiceSfn._normalise_parameters
+
+        def normalise_parameters(self: Any, parameters: dict[str, Any], boto_service_name: str | None = None,
+                                 service_action_name: str | None = None) -> None:
+            own_parameters(self, parameters, boto_service_name, service_action_name)
+            action = service_action_name or self.resource.api_action
+            self._to_boto_request(parameters, _operation("stepfunctions", action).input_shape)
+
+        def normalise_response(self: Any, response: Any, boto_service_name: str | None = None,
+                               service_action_name: str | None = None) -> None:
+            if isinstance(response, dict):
+                action = service_action_name or self.resource.api_action
+                self._from_boto_response(response, _operation("stepfunctions", action).output_shape)
+
+        setattr(StateTaskServiceSfn, "_normalise_parameters", normalise_parameters)  # noqa: B010
+        setattr(StateTaskServiceSfn, "_normalise_response", normalise_response)  # noqa: B010
+
+    _once("sfn_start_execution", apply)
+
+
+_MODELS: dict[str, Any] = {}
+
+
+def _operation(service: str, action: str) -> Any:
+    """("stepfunctions", "startExecution" or "start_execution") -> the botocore operation model."""
+    if service not in _MODELS:
+        import botocore.session
+
+        _MODELS[service] = botocore.session.get_session().get_service_model(service)
+    return _MODELS[service].operation_model("".join(part[:1].upper() + part[1:] for part in action.split("_")))
+
+
+# --------------------------------------------------------------------------- 22. an execution started without a name
+def bridge_execution_default_name() -> None:
+    """StartExecution without `name` is valid: AWS names the execution with a UUID. moto's executable backend (the
+    one running ASL) keeps None, so the execution is `…:None` and `$$.Execution.Name` is null; a child execution
+    started by `states:startExecution` without `Name` hits it. Give it a UUID, as AWS does."""
+
+    def apply() -> None:
+        import uuid as uuid_module
+
+        from moto.stepfunctions.parser.models import StepFunctionsParserBackend
+
+        original = StepFunctionsParserBackend.start_execution
+
+        def start_execution(self: Any, state_machine_arn: str, name: Any = None, execution_input: Any = None,
+                            *args: Any, **kwargs: Any) -> Any:
+            return original(self, state_machine_arn, name or str(uuid_module.uuid4()), execution_input,
+                            *args, **kwargs)
+
+        setattr(StepFunctionsParserBackend, "start_execution", start_execution)  # noqa: B010
+
+    _once("execution_default_name", apply)

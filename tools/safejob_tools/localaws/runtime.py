@@ -144,6 +144,28 @@ class InProcessRuntime:
         handler: Callable[[Any, Any], Any] = getattr(module, attr)
         return handler
 
+    @contextlib.contextmanager
+    def failing(self, name_or_arn: str, *, delay_seconds: float = 0.0) -> Iterator[None]:
+        """Fault injection: until the block ends, the function raises (as a crashed handler would); with
+        `delay_seconds`, it first runs that long (to outlive its state's TimeoutSeconds), then raises as Lambda does
+        when a function reaches its own timeout, which the template keeps below every state's timeout."""
+        spec = self.spec(name_or_arn)
+        handler = self._handler(spec)  # its cold start, then our stand-in in the handler table
+
+        def raising(event: Any, context: Any) -> Any:
+            if delay_seconds:
+                threading.Event().wait(delay_seconds)
+                raise TimeoutError(f"injected: {spec.name} ran out of time after {delay_seconds:g} s")
+            raise RuntimeError(f"injected failure of {spec.name}")
+
+        with self._lock:
+            self._handlers[spec.name] = raising
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._handlers[spec.name] = handler
+
     def invoke(self, name_or_arn: str, event: Any) -> InvokeResult:
         """Run the handler with `event`; an exception becomes Lambda's error payload, as the Invoke API returns it."""
         spec = self.spec(name_or_arn)

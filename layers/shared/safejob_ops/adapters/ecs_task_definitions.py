@@ -37,13 +37,14 @@ class EcsTaskDefinitions:
             self._client = (self._session or boto3.Session()).client("ecs", config=config)
         return self._client
 
-    def derive(self, source: str, container: str, image: str, tags: Mapping[str, str]) -> str:
+    def derive(self, source: str, container: str, image: str, tags: Mapping[str, str],
+               environment: Mapping[str, str] | None = None) -> str:
         described = self.client.describe_task_definition(taskDefinition=source, include=["TAGS"])
         definition: dict[str, Any] = {k: v for k, v in described["taskDefinition"].items() if k not in _READ_ONLY}
         containers = definition.get("containerDefinitions", [])
         if not any(c.get("name") == container for c in containers):
             raise UnknownContainerError(f"task definition {source} has no container {container!r}")
-        definition["containerDefinitions"] = [{**c, "image": image} if c.get("name") == container else c
+        definition["containerDefinitions"] = [_with(c, image, environment or {}) if c.get("name") == container else c
                                               for c in containers]
         merged = {t["key"]: t["value"] for t in described.get("tags", []) if "key" in t and "value" in t}
         merged.update(tags)
@@ -51,3 +52,18 @@ class EcsTaskDefinitions:
             definition["tags"] = [{"key": k, "value": v} for k, v in merged.items()]
         registered = self.client.register_task_definition(**definition)
         return registered["taskDefinition"]["taskDefinitionArn"]
+
+    def image(self, task_definition: str, container: str) -> str:
+        """The image of one container of a task definition (UnknownContainerError if it has none by that name)."""
+        described = self.client.describe_task_definition(taskDefinition=task_definition)
+        for definition in described["taskDefinition"].get("containerDefinitions", []):
+            if definition.get("name") == container:
+                return str(definition.get("image", ""))
+        raise UnknownContainerError(f"task definition {task_definition} has no container {container!r}")
+
+
+def _with(container: dict[str, Any], image: str, environment: Mapping[str, str]) -> dict[str, Any]:
+    """The container with its image replaced and `environment` set (other variables kept, in order)."""
+    kept = [e for e in container.get("environment", []) if e.get("name") not in environment]
+    added = [{"name": name, "value": value} for name, value in environment.items()]
+    return {**container, "image": image, **({"environment": kept + added} if environment else {})}

@@ -1,5 +1,5 @@
-"""config/deploy.yaml as one validated model: `canary:` (the canary analysis), `freeze:` (change freezes)
-and `smoke:` (the smoke tests)."""
+"""config/deploy.yaml as one validated model: `canary:` (the canary analysis), `freeze:` (change freezes),
+`smoke:` (the smoke tests) and `timings:` (how long each part of a deploy may take)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 from safejob_ops.deploy.canary import CanaryConfig, CanaryConfigError, validation_problems
 from safejob_ops.deploy.preflight import FreezeConfig
 from safejob_ops.deploy.smoke import SmokeConfig
+from safejob_ops.deploy.workflow import DeployTimings
 
 
 class DeployConfigError(CanaryConfigError):
@@ -34,8 +35,9 @@ class DeployConfig(BaseModel):
     canary: CanaryConfig = CanaryConfig()
     freeze: FreezeConfig = FreezeConfig()
     smoke: SmokeConfig = SmokeConfig()
+    timings: DeployTimings = DeployTimings()
 
-    @field_validator("canary", "freeze", "smoke", mode="before")
+    @field_validator("canary", "freeze", "smoke", "timings", mode="before")
     @classmethod
     def _empty_section(cls, value: Any) -> Any:
         return {} if value is None else value

@@ -22,6 +22,10 @@ class DeployLedger(Protocol):
         """Write `record` (conditionally: new, or replacing an in-progress one). Raises LedgerConflictError."""
         ...
 
+    def get(self, environment: str, sort_key: str) -> DeployRecord | None:
+        """One record by its key, or None."""
+        ...
+
     def history(self, environment: str, limit: int = 20) -> list[DeployRecord]:
         """The environment's `limit` latest records, newest first."""
         ...
@@ -58,6 +62,23 @@ class InMemoryDeployLedger:
             raise conflict(existing)
         self.records[key] = record
 
+    def get(self, environment: str, sort_key: str) -> DeployRecord | None:
+        return self.records.get((environment, sort_key))
+
     def history(self, environment: str, limit: int = 20) -> list[DeployRecord]:
         keys = sorted((key for key in self.records if key[0] == environment), reverse=True)[:limit]
         return [self.records[key] for key in keys]
+
+
+def put_final(ledger: DeployLedger, record: DeployRecord) -> DeployRecord:
+    """Write a final record; if this execution's record is final already with the same outcome (a retried task
+    wrote it, with other timings), keep that one. Returns the record that is stored. LedgerConflictError otherwise.
+    """
+    try:
+        ledger.put(record)
+    except LedgerConflictError:
+        existing = ledger.get(record.environment, record.sort_key)
+        if existing is None or existing.outcome != record.outcome:
+            raise
+        return existing
+    return record

@@ -124,3 +124,59 @@ class MetricSums(Protocol):
     def sums(self, queries: Sequence[MetricSumQuery], start: datetime, end: datetime) -> Mapping[str, float | None]:
         """Per query id, the metric's Sum over [start, end) (None: no datapoint)."""
         ...
+
+
+# ------------------------------------------------------------------------------------------- the workflow's writes
+class ServiceState(BaseModel):
+    """An ECS service as DescribeServices reports it (`rollout_state` of its PRIMARY deployment)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    desired_count: int
+    running_count: int
+    task_definition: str
+    rollout_state: str | None = None
+    rollout_reason: str = ""
+
+
+class EcsServices(Protocol):
+    def describe(self, cluster: str, service: str) -> ServiceState:
+        """The service's counts and the task definition of its PRIMARY deployment."""
+        ...
+
+    def update(self, cluster: str, service: str, desired_count: int, task_definition: str | None = None) -> None:
+        """Set the service's desired count (and its auto scaling minimum to match), and optionally its task
+        definition."""
+        ...
+
+
+class TargetHealth(Protocol):
+    def states(self, target_group_arn: str) -> list[str]:
+        """The health state of each registered target (healthy, unhealthy, initial, draining, ...)."""
+        ...
+
+
+class Forwarding(Protocol):
+    def weights(self, kind: str, arn: str) -> dict[str, int]:
+        """Target group ARN -> weight of a listener's default forward action (`kind` listener) or a rule's."""
+        ...
+
+    def forward(self, kind: str, arn: str, weights: Mapping[str, int]) -> None:
+        """Replace the forward action's target groups and weights (ModifyListener or ModifyRule)."""
+        ...
+
+
+class ContainerImages(Protocol):
+    def image(self, task_definition: str, container: str) -> str:
+        """The image of one container of a task definition."""
+        ...
+
+
+class MaintenanceWindows(Protocol):
+    def open(self, service: str, opened_by: str, duration_minutes: int) -> str:
+        """Open an alarm-routing maintenance window for the service; returns its silence id."""
+        ...
+
+    def close(self, silence_id: str) -> None:
+        """Close (expire) a maintenance window; closing a closed or unknown one is not an error."""
+        ...

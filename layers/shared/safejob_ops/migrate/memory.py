@@ -46,14 +46,22 @@ class MemoryTaskDefinitions:
         self.revisions: list[tuple[str, str, str, dict[str, str]]] = []  # (arn, container, image, tags)
         self._numbers = itertools.count(2)
         self.fail = fail
+        self.images: dict[str, str] = {}  # task definition ARN -> its image (seed the live ones in tests)
+        self.environments: dict[str, dict[str, str]] = {}
 
-    def derive(self, source: str, container: str, image: str, tags: Mapping[str, str]) -> str:
+    def derive(self, source: str, container: str, image: str, tags: Mapping[str, str],
+               environment: Mapping[str, str] | None = None) -> str:
         if self.fail:
             raise ConnectionError("RegisterTaskDefinition: connection reset")
         family = source.rsplit("/", 1)[-1].split(":")[0]
         arn = f"arn:aws:ecs:us-east-1:123456789012:task-definition/{family}:{next(self._numbers)}"
         self.revisions.append((arn, container, image, dict(tags)))
+        self.images[arn] = image
+        self.environments[arn] = dict(environment or {})
         return arn
+
+    def image(self, task_definition: str, container: str) -> str:
+        return self.images[task_definition]
 
 
 class MemoryTaskLogs:

@@ -40,8 +40,10 @@ class Locks(Protocol):
 
 
 class TaskDefinitions(Protocol):
-    def derive(self, source: str, container: str, image: str, tags: Mapping[str, str]) -> str:
-        """Register a revision of `source`'s family identical to it but for `container`'s image; return its ARN."""
+    def derive(self, source: str, container: str, image: str, tags: Mapping[str, str],
+               environment: Mapping[str, str] | None = None) -> str:
+        """Register a revision of `source`'s family identical to it but for `container`'s image (and the
+        `environment` variables set on it); return its ARN."""
         ...
 
 
