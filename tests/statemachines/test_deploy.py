@@ -25,6 +25,9 @@ pytestmark = [pytest.mark.emulator, pytest.mark.slow]
 
 TASK_TIMEOUT = 5  # config/deploy.local.yaml timings: task_timeout_seconds
 APPROVAL_TIMEOUT = 8  # and approval_timeout_seconds
+MIGRATE_TIMEOUT = 40  # migrate_timeout_seconds
+ROLLBACK_TIMEOUT = 10  # rollback_timeout_seconds
+VALIDATE_TIMEOUT = 20  # the Validate state's TimeoutSeconds (static: the timings are not read yet)
 MAX_TRANSITIONS = 80  # per 3-step canary deploy (the cost target)
 
 
@@ -247,6 +250,26 @@ def test_a_second_concurrent_deploy_is_refused_by_the_lock(deploys: Deploys) -> 
 
 
 # ------------------------------------------------------------------------------------------------ fault injection
+@pytest.mark.parametrize("mode", ["fails", "times out"])
+@pytest.mark.parametrize(("function", "refused"), [("DeployValidateFunction", "ValidateFailed"),
+                                                   ("DeployPreflightFunction", "PreflightFailed")])
+def test_a_failing_check_changes_nothing(deploys: Deploys, function: str, refused: str, mode: str) -> None:
+    # GIVEN the input check or the preflight crashing, or outliving its state's timeout
+    image = deploys.push("frontend", f"fault-{function}-{mode}")
+    before = deploys.snapshot()
+    delay = VALIDATE_TIMEOUT + 2 if mode == "times out" and function == "DeployValidateFunction" else (
+        TASK_TIMEOUT + 2 if mode == "times out" else 0)
+    with deploys.aws.runtime.failing(deploys.stack.resources[function], delay_seconds=delay):
+        arn = deploys.start(deploys.request({"frontend": image}))
+        described = deploys.wait(arn, timeout=120)
+    # THEN the deploy ends there, and nothing was changed, recorded or sent
+    assert_nothing_changed(deploys, arn, before)
+    assert deploys.states(arn)[-1] == refused
+    assert described["error"] == refused
+    failed = [e for e in deploys.history(arn) if e["type"] in ("TaskFailed", "TaskTimedOut")]
+    assert failed[-1]["type"] == ("TaskTimedOut" if mode == "times out" else "TaskFailed")
+
+
 STEPS = [  # (function logical id, the step named in the ledger, a state entered before the fault)
     ("DeployBeginFunction", "begin"),
     ("DeployRegisterFunction", "register"),
@@ -277,13 +300,15 @@ def test_a_failing_task_is_rolled_back_and_leaves_the_platform_as_it_was(
     assert_rolled_back(deploys, arn, before, step, why)
 
 
-def test_a_failing_retire_keeps_the_release_live_and_says_so(deploys: Deploys) -> None:
-    # GIVEN a deploy whose last task (the old colour to 0) fails after the promotion
-    image = deploys.push("frontend", "fault-retire")
+@pytest.mark.parametrize("mode", ["fails", "times out"])
+def test_a_failing_retire_keeps_the_release_live_and_says_so(deploys: Deploys, mode: str) -> None:
+    # GIVEN a deploy whose last task (the old colour to 0) fails, or times out, after the promotion (4 attempts)
+    image = deploys.push("frontend", f"fault-retire-{mode}")
     before = deploys.snapshot()
-    with deploys.aws.runtime.failing(deploys.stack.resources["DeployRetireFunction"]):
+    delay = TASK_TIMEOUT + 2 if mode == "times out" else 0
+    with deploys.aws.runtime.failing(deploys.stack.resources["DeployRetireFunction"], delay_seconds=delay):
         arn = deploys.start(deploys.request({"frontend": image}))
-        described = deploys.wait(arn)
+        described = deploys.wait(arn, timeout=180)
     # THEN the execution fails (the state machine's failure alarm pages) but the release stays live and recorded
     assert described["status"] == "FAILED"
     assert described["error"] == "RetireFailed"
@@ -302,11 +327,13 @@ def test_a_failing_retire_keeps_the_release_live_and_says_so(deploys: Deploys) -
                                    desiredCount=0)
 
 
-def test_a_failing_rollback_keeps_the_lock_and_fails_loudly(deploys: Deploys, fleet: LocalFleet) -> None:
-    # GIVEN a release the smoke tests reject, and a rollback task that cannot run
-    image = deploys.push("frontend", "fault-rollback")
+@pytest.mark.parametrize("mode", ["fails", "times out"])
+def test_a_failing_rollback_keeps_the_lock_and_fails_loudly(deploys: Deploys, fleet: LocalFleet, mode: str) -> None:
+    # GIVEN a release the smoke tests reject, and a rollback task that cannot run, or never ends (4 attempts)
+    image = deploys.push("frontend", f"fault-rollback-{mode}")
     fleet.behave(image, Behaviour(smoke={"/": (503, "down")}))
-    with deploys.aws.runtime.failing(deploys.stack.resources["DeployRollbackFunction"]):
+    delay = ROLLBACK_TIMEOUT + 2 if mode == "times out" else 0
+    with deploys.aws.runtime.failing(deploys.stack.resources["DeployRollbackFunction"], delay_seconds=delay):
         arn = deploys.start(deploys.request({"frontend": image}))
         described = deploys.wait(arn, timeout=240)
     # THEN the execution fails as RollbackFailed, and the lock stays: nobody deploys over a half-rolled-back platform
@@ -353,3 +380,23 @@ def test_a_failed_migration_rolls_the_deploy_back(deploys: Deploys, backend_rele
     arn = deploys.start(deploys.request({"backend": image}))
     deploys.wait(arn)
     assert_rolled_back(deploys, arn, before, "migrate", "migrate failed")
+
+
+@pytest.mark.postgres
+def test_a_migration_that_outlives_its_timeout_rolls_the_deploy_back(deploys: Deploys, backend_releases: Any) -> None:
+    # GIVEN a migrate child whose plan task runs longer than the deploy's migrate timeout
+    image = backend_releases("backend-slow", deploys)
+    before = deploys.snapshot()
+    containers.current().inject("migrate --plan", exit_code=0, output=["still planning"],  # type: ignore[attr-defined]
+                                delay_seconds=MIGRATE_TIMEOUT + 5)
+    arn = deploys.start(deploys.request({"backend": image}))
+    deploys.wait(arn, timeout=180)
+    # THEN the deploy rolls back at its timeout, whatever the child does next
+    assert_rolled_back(deploys, arn, before, "migrate", "migrate timed out")
+    # (and the child ends on its own: its plan finishes, it applies nothing else here; wait so that its migrate lock
+    # is free for the next tests)
+    migrate = deploys.stack.output("MigrateStateMachineArn")
+    from safejob_tools.localaws.driver import wait_until
+
+    wait_until(lambda: not deploys.sfn.list_executions(stateMachineArn=migrate, statusFilter="RUNNING")["executions"],
+               timeout=120, what="the migrate child to end")

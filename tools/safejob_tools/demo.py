@@ -1,8 +1,9 @@
 """`make demo`: deploy the whole app into the local emulator and run every workflow end to end, with a summary.
 
 The workflows that exist today: alarm_route (an alarm storm routed with visible grouping, a failed delivery recovered
-from the dead-letter queue, what each local receiver got) and migrate (an expand release applied to a real PostgreSQL
-through the state machine, and a contract release refused).
+from the dead-letter queue, what each local receiver got), migrate (an expand release applied to a real PostgreSQL
+through the state machine, and a contract release refused) and deploy (a good release promoted through a canary,
+step by step, and a bad one rolled back by the canary analysis; demo_deploy.py).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from safejob_tools import demo_deploy
 from safejob_tools.commands.live import replay_dead_letters
 from safejob_tools.localaws.deploy import DeployedStack, deploy
 from safejob_tools.localaws.driver import AlarmDriver, settle, wait_until
@@ -233,6 +235,7 @@ def main() -> int:
         console.print(_sink_table(sink))
         with tempfile.TemporaryDirectory(prefix="safejob-demo-") as workdir:
             run_migrate(summary, stack, Path(workdir))
+        run_deploy(summary, stack)
     _print_summary(summary)
     return 0
 
@@ -343,6 +346,15 @@ def run_migrate(summary: Summary, stack: DeployedStack, workdir: Path) -> None:
 
             summary.run("migrate: an expand release (CreateModel only)", expand)
             summary.run("migrate: a contract release in the expand phase", contract)
+
+
+# ------------------------------------------------------------------------------------------------ deploy
+def run_deploy(summary: Summary, stack: DeployedStack) -> None:
+    """deploy, with the local fleet playing the tasks, the ALB and the traffic: a good frontend release promoted
+    through a canary [10, 50, 100], then a bad one rolled back by the analysis of its first step."""
+    with demo_deploy.story(console, stack) as story:
+        summary.run("deploy: a good frontend release, canary 10 → 50 → 100%", story.good)
+        summary.run("deploy: a bad release (30% of its requests 5xx)", story.bad)
 
 
 def _print_summary(summary: Summary) -> None:

@@ -8,7 +8,15 @@ from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
-from safejob_tools.bench.results import BenchReport, ColdStartReport, E2EReport, RoutingReport, Spread
+from safejob_tools.bench.deploy_model import DeployModelReport, ScenarioResult
+from safejob_tools.bench.results import (
+    BenchReport,
+    ColdStartReport,
+    DeployTransitionsReport,
+    E2EReport,
+    RoutingReport,
+    Spread,
+)
 
 PASS = Text("pass", style="bold green")
 MISSED = Text("MISSED", style="bold red")
@@ -121,6 +129,117 @@ def e2e_table(r: E2EReport) -> Group:
     return Group(*parts)
 
 
+def _clock(seconds: float) -> str:
+    """m:ss, e.g. 1615.8 -> 26:56."""
+    minutes, rest = divmod(round(seconds), 60)
+    return f"{minutes}:{rest:02d}"
+
+
+def deploy_phase_table(result: ScenarioResult) -> Table:
+    table = Table(title=f"Modeled deploy time, {result.scenario}: {result.title}", title_justify="left")
+    for column in ("phase", "s", "cumulative", "pessimistic s", "how (nominal)"):
+        table.add_column(column, justify="right" if column in ("s", "cumulative", "pessimistic s") else "left")
+    for phase in result.phases:
+        table.add_row(phase.name, f"{phase.seconds:.1f}", _clock(phase.cumulative_seconds),
+                      f"{phase.pessimistic_seconds:.1f}", phase.how)
+    table.add_row(Text("total", style="bold"), Text(f"{result.total_seconds:.0f}", style="bold"),
+                  Text(_clock(result.total_seconds), style="bold"), f"{result.pessimistic_total_seconds:.0f}",
+                  "; ".join(f"{m.name} at {_clock(m.seconds)}" for m in result.milestones))
+    return table
+
+
+def deploy_summary_table(report: DeployModelReport) -> Table:
+    table = Table(title=f"Modeled deploy time against the target ({report.target_seconds / 60:g} min) and the "
+                        f"plan ({report.plan_seconds / 60:g} min)", title_justify="left")
+    for column in ("scenario", "total", "pessimistic", "promoted at", "bakes", "total / plan", "target", "result",
+                   "pessimistic result"):
+        table.add_column(column, justify="left" if column in ("scenario", "result", "pessimistic result") else "right")
+    for r in report.scenarios:
+        promoted = next((m.seconds for m in r.milestones if m.name.startswith("promoted")), None)
+        table.add_row(r.scenario, f"{_clock(r.total_seconds)} ({r.total_seconds:.0f} s)",
+                      f"{_clock(r.pessimistic_total_seconds)} ({r.pessimistic_total_seconds:.0f} s)",
+                      "" if promoted is None else _clock(promoted), _clock(r.bake_seconds),
+                      f"{r.ratio_to_plan:.2f}", f"≤ {_clock(r.target_seconds)}", _verdict(r.passed),
+                      _verdict(r.pessimistic_passed))
+    return table
+
+
+def deploy_levers_table(report: DeployModelReport) -> Table:
+    first = report.scenarios[0]
+    table = Table(title=f"What moves the figure ({first.scenario}: {_clock(first.total_seconds)}), one change at a "
+                        "time", title_justify="left")
+    for column in ("change", "total", "saved s", "target"):
+        table.add_column(column, justify="left" if column in ("change", "target") else "right")
+    for lever in report.levers:
+        table.add_row(lever.what, _clock(lever.total_seconds), f"{lever.saved_seconds:+.0f}", _verdict(lever.passed))
+    return table
+
+
+def deploy_assumptions_table(report: DeployModelReport) -> Table:
+    table = Table(title="Assumptions (sources in the JSON report and docs/benchmarks.md)", title_justify="left")
+    for column in ("assumption", "value", "range", "from", "what"):
+        table.add_column(column, justify="right" if column in ("value", "range") else "left")
+    for a in report.assumptions:
+        value = f"{a.value:g}" + (" s" if a.unit == "s" else "")
+        table.add_row(a.key, value, a.range_text, a.kind, a.what)
+    return table
+
+
+def deploy_model_tables(report: DeployModelReport) -> Group:
+    parts: list[Table | Text] = [deploy_phase_table(result) for result in report.scenarios]
+    parts += [deploy_summary_table(report), deploy_levers_table(report), deploy_assumptions_table(report)]
+    parts += [Text(f"  not modeled: {line}", style="dim") for line in report.excluded]
+    return Group(*parts)
+
+
+def transitions_table(report: DeployTransitionsReport) -> Table:
+    table = Table(title=f"State transitions per frontend deploy in the emulator (GetExecutionHistory: *StateEntered "
+                        f"+ retries), against the target ({report.target_transitions}: "
+                        f"${report.target_cost_usd:g} at ${report.price_per_transition_usd * 1000:g} per 1,000)",
+                  title_justify="left")
+    for column in ("scenario", "outcome", "transitions", "cost $", "/ target", "shifts %", "extended", "looks",
+                   "projected", "target", "result"):
+        table.add_column(column, justify="left" if column in ("scenario", "outcome", "shifts %", "result")
+                         else "right", no_wrap=True)
+    for r in report.scenarios:
+        retries = f" ({r.count.retries} retr{'y' if r.count.retries == 1 else 'ies'})" if r.count.retries else ""
+        table.add_row(r.scenario, r.outcome or r.status, f"{r.count.transitions}{retries}", f"{r.cost_usd:.5f}",
+                      f"{r.ratio_to_target:.2f}", " → ".join(str(w) for w in r.weights), str(r.extensions),
+                      str(r.health_looks), f"{r.projected_transitions} ({r.projected_pessimistic_transitions})",
+                      f"≤ {report.target_transitions}" if r.judged else "", _verdict(r.passed))
+    return table
+
+
+def transitions_by_state_table(report: DeployTransitionsReport) -> Table:
+    table = Table(title="Transitions by state (retries included)", title_justify="left")
+    table.add_column("state")
+    for r in report.scenarios:
+        table.add_column(r.scenario, justify="right")
+    states: dict[str, None] = {}
+    for r in report.scenarios:
+        states.update(dict.fromkeys(r.count.by_state))
+    for state in states:
+        table.add_row(state, *(str(r.count.by_state.get(state, "")) for r in report.scenarios))
+    table.add_row(Text("total", style="bold"), *(Text(str(r.count.transitions), style="bold")
+                                                 for r in report.scenarios))
+    return table
+
+
+def transitions_tables(report: DeployTransitionsReport) -> Group:
+    notes = [f"  {r.scenario}: {r.title}, {r.seconds:.0f} s" for r in report.scenarios]
+    notes += [
+        "  extended: Analyse verdicts 'extend'; looks: CheckGreen looks until green was healthy",
+        f"  each extension costs {report.transitions_per_extension} transitions (Bake, Analyse, Verdict?), each "
+        f"CheckGreen look {report.transitions_per_health_look} (WaitForGreen, CheckGreen, GreenHealthy?)",
+        f"  projected: in AWS; the emulator's green is healthy at the first look; in production after "
+        f"{report.production_health_looks} looks, pessimistic {report.production_pessimistic_health_looks} (in "
+        "brackets): the deploy model's ready time / health_poll_seconds",
+        f"  price: {report.price_source}",
+    ]
+    return Group(transitions_table(report), transitions_by_state_table(report),
+                 *(Text(line, style="dim") for line in notes))
+
+
 def render(report: BenchReport, console: Console) -> None:
     console.rule(f"Safe Job benchmarks{' (quick)' if report.quick else ''}: {report.machine.cpus} CPUs, "
                  f"Python {report.machine.python}, {report.seconds:.0f} s")
@@ -133,6 +252,10 @@ def render(report: BenchReport, console: Console) -> None:
             console.print(spots)
     if report.e2e is not None:
         console.print(e2e_table(report.e2e))
+    if report.deploy_model is not None:
+        console.print(deploy_model_tables(report.deploy_model))
+    if report.deploy_transitions is not None:
+        console.print(transitions_tables(report.deploy_transitions))
     for name, error in report.errors.items():
         console.print(Text(f"ERROR   {name} could not run: {error}", style="bold red"))
     for line in report.missed:

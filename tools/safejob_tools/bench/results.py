@@ -12,6 +12,8 @@ from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
+from safejob_tools.bench.deploy_model import DeployModelReport
+
 
 class Spread(BaseModel):
     """min / median / max of one figure over several runs."""
@@ -150,6 +152,52 @@ class E2EReport(BaseModel):
     passed: bool
 
 
+# ------------------------------------------------------------------------------------------------ deploy transitions
+class TransitionCount(BaseModel):
+    """The state transitions of one execution, counted from its history (`deploy_transitions.count_transitions`)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    entered: int = Field(description="*StateEntered events: one transition each")
+    retries: int = Field(description="task attempts after a state's first (a Retry): billed as transitions too")
+    transitions: int = Field(description="what AWS bills: entered + retries")
+    by_state: dict[str, int] = Field(description="transitions per state name (retries included), in first-entry order")
+
+
+class TransitionScenario(BaseModel):
+    """One deploy run in the emulator and its state transitions."""
+
+    scenario: str
+    title: str
+    status: str = Field(description="the execution's final status")
+    outcome: str | None = Field(description="the ledger's outcome")
+    seconds: float = Field(description="from StartExecution to the end, in the emulator")
+    count: TransitionCount
+    weights: list[int] = Field(description="the new colour's share at each Shift")
+    extensions: int = Field(description="Analyse verdicts `extend` (each one bakes and analyses the step again)")
+    health_looks: int = Field(description="CheckGreen looks before green was healthy (the emulator's is instant)")
+    cost_usd: float = Field(description="transitions x the price of one")
+    ratio_to_target: float
+    projected_transitions: int = Field(
+        description="with production's green-health loop (deploy model: looks until green is healthy), nominal")
+    projected_pessimistic_transitions: int = Field(description="the same with the model's pessimistic ready time")
+    judged: bool = Field(description="the issue's scenario (a 3-step canary): the target applies to it")
+    passed: bool = Field(description="the deploy succeeded and, when judged, took at most the target's transitions")
+
+
+class DeployTransitionsReport(BaseModel):
+    price_per_transition_usd: float
+    price_source: str
+    target_transitions: int
+    target_cost_usd: float
+    transitions_per_health_look: int = Field(description="WaitForGreen, CheckGreen, GreenHealthy?")
+    transitions_per_extension: int = Field(description="Bake, Analyse, Verdict?")
+    production_health_looks: int = Field(description="CheckGreen looks in production (nominal), from the model")
+    production_pessimistic_health_looks: int
+    scenarios: list[TransitionScenario]
+    passed: bool
+
+
 # ------------------------------------------------------------------------------------------------ the whole run
 class Machine(BaseModel):
     python: str
@@ -165,5 +213,7 @@ class BenchReport(BaseModel):
     coldstart: ColdStartReport | None = None
     routing: RoutingReport | None = None
     e2e: E2EReport | None = None
+    deploy_model: DeployModelReport | None = Field(default=None, description="the modeled deploy time")
+    deploy_transitions: DeployTransitionsReport | None = None
     missed: list[str] = Field(default_factory=list, description="every target missed, in words")
     errors: dict[str, str] = Field(default_factory=dict, description="benchmarks that could not run, and why")

@@ -71,11 +71,10 @@ class Deploys:
                        "digest": "sha256:" + hashlib.sha256(f"{service}/{name}".encode()).hexdigest()},
             "layers": [],
         })
-        with contextlib.suppress(self.ecr.exceptions.ImageAlreadyExistsException):
-            self.ecr.put_image(repositoryName=repository, imageManifest=manifest)
+        # ECR's digest is the manifest's sha256; passed explicitly, since moto derives it from the layers alone.
         digest = "sha256:" + hashlib.sha256(manifest.encode()).hexdigest()
-        found = self.ecr.describe_images(repositoryName=repository)["imageDetails"]
-        digest = next((d["imageDigest"] for d in found if d["imageDigest"] == digest), found[-1]["imageDigest"])
+        with contextlib.suppress(self.ecr.exceptions.ImageAlreadyExistsException):
+            self.ecr.put_image(repositoryName=repository, imageManifest=manifest, imageDigest=digest)
         with contextlib.suppress(Exception):
             self.ecr.start_image_scan(repositoryName=repository, imageId={"imageDigest": digest})
         uri = self.ecr.describe_repositories(repositoryNames=[repository])["repositories"][0]["repositoryUri"]

@@ -51,6 +51,9 @@ class DeployTimings(BaseModel):
     retire_grace_seconds: int = Field(default=300, ge=0, le=3600,
                                       description="the old colour keeps running this long after the promotion, "
                                                   "at least the target groups' deregistration delay")
+    rollback_timeout_seconds: int = Field(default=180, ge=1, le=900,
+                                          description="the Rollback task; keep it above its function's Timeout "
+                                                      "(120 s in template.yaml)")
     maintenance_margin_seconds: int = Field(default=300, ge=0, le=3600,
                                             description="added to a step's bake and extensions in its window")
 
