@@ -92,7 +92,7 @@ pr: check test ## what a pull request must pass
 demo: install install-postgres ## deploy into the local emulator and run the workflows, with a readable story
 	$(PY) -m safejob_tools.demo
 
-bench: install ## cold start, routing throughput and end-to-end benchmarks
+bench: install ## cold start, routing throughput, alarm e2e, deploy transitions and the modeled deploy time
 	$(PY) -m safejob_tools.bench
 
 build: install ## sam build (arm64 wheels, no container) into .aws-sam/build

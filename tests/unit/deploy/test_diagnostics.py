@@ -102,9 +102,9 @@ def test_everything_is_captured() -> None:
     result = collect_diagnostics(CLUSTER, [BACKEND], ["safejob-production-alb-5xx-rate", "missing-alarm"], WINDOW,
                                  ports(tasks, logs, FakeAlarms(), metrics), reason="canary: rollback verdict",
                                  failed_step="step 10%")
-    # THEN the crashed task has its containers and the last 20 lines; the clean one no logs
+    # THEN the crashed task has its containers and the last 20 lines; the clean scale-in is not evidence: left out
     assert tasks.calls == [(CLUSTER, BACKEND.name, diagnostics.MAX_TASKS_PER_SERVICE)]
-    crashed, clean = result.stopped_tasks
+    [crashed] = result.stopped_tasks
     assert crashed.stop_code == "EssentialContainerExited"
     assert crashed.reason == "Essential container in task exited"
     assert crashed.service == BACKEND.name
@@ -113,7 +113,7 @@ def test_everything_is_captured() -> None:
     assert crashed.last_log_lines[-1] == "[sidecar] sc"
     assert crashed.last_log_lines[0] == "[app] line 11"
     assert ("/safejob/backend", "backend/app/aaa111", LOG_LINES) in logs.calls
-    assert clean.last_log_lines == ()
+    assert not any(CLEAN.task_arn == task.task_arn for task in result.stopped_tasks)
     # AND the alarms (a missing one is NOT_FOUND) and both metric sums of the target group
     assert result.alarm_states == {"safejob-production-alb-5xx-rate": "ALARM", "missing-alarm": "NOT_FOUND"}
     assert [(q.metric, q.dimensions) for q in metrics.queries] == [

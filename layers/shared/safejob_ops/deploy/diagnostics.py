@@ -82,7 +82,7 @@ def collect_diagnostics(cluster: str, services: Sequence[GreenService], alarm_na
     for service in services:
         infos = _best_effort(notes, f"stopped tasks of {service.name}",
                              partial(ports.tasks.stopped, cluster, service.name, MAX_TASKS_PER_SERVICE))
-        stopped += [_stopped_task(info, service.name, ports, notes) for info in infos or []]
+        stopped += [_stopped_task(info, service.name, ports, notes) for info in infos or [] if not scaled_in(info)]
     alarm_states: dict[str, str] = {}
     if alarm_names:
         states = _best_effort(notes, "alarm states", lambda: ports.alarms.states(list(dict.fromkeys(alarm_names))))
@@ -96,6 +96,21 @@ def collect_diagnostics(cluster: str, services: Sequence[GreenService], alarm_na
             metrics = {query.id: sums.get(query.id) for query in queries}
     return RollbackDiagnostics(reason=reason, failed_step=failed_step, stopped_tasks=tuple(stopped),
                                alarm_states=alarm_states, metrics=metrics, notes=tuple(notes))
+
+
+SCALE_IN_REASON = "Scaling activity initiated by"
+
+
+def scaled_in(info: StoppedTaskInfo) -> bool:
+    """A task ECS stopped to scale the service in (a retire, a rollback, auto scaling): normal, not evidence.
+
+    >>> from safejob_ops.deploy.models import ContainerExit
+    >>> scaled_in(StoppedTaskInfo(task_arn="t", task_definition_arn="d",
+    ...     stopped_reason="Scaling activity initiated by (deployment ecs-svc/123)",
+    ...     containers=(ContainerExit(name="app", exit_code=0),)))
+    True
+    """
+    return info.stopped_reason.startswith(SCALE_IN_REASON) and not task_failed(info)
 
 
 def task_failed(info: StoppedTaskInfo) -> bool:

@@ -359,7 +359,7 @@ def request_approval(state: DeployState, task_token: str, publisher: Publisher, 
     message = (
         f"Deploy {run.execution_name} of {request.git_sha} to {run.environment} waits for approval.\n"
         f"Requested by: {request.requested_by}\nImages:\n{images}\n"
-        f"Green ({live.target}) is healthy and passed its smoke tests; no traffic has moved yet.\n"
+        f"The release runs in {live.target}, healthy, and passed its smoke tests; no traffic has moved yet.\n"
         f"Steps: {_steps(live)}. Without an answer in {run.timings.approval_timeout_seconds} s it rolls back.\n\n"
         f"Approve:\n  {approve}\n\nReject:\n  {reject}\n\nExecution: {console_url(run.execution_id)}\n"
     )
@@ -537,20 +537,21 @@ def rollback(state: DeployState, ports: RollbackPorts, notify: Notify, canary: C
 
 def _put_back(state: DeployState, ports: RollbackPorts, canary: CanaryConfig, now: datetime, step: str | None,
               reason: str) -> RollbackDiagnostics:
-    """Traffic to the live colour, the target to 0, the windows closed, then the diagnostics (best effort)."""
+    """Traffic to the live colour, the diagnostics (best effort), then the target to 0 and the windows closed."""
     run, live = state.run, state.need_live()
     for resources in run.topology.services.values():
         ports.forwarding.forward(resources.prod.kind, resources.prod.arn,
                                  _weights(resources, live.plan.rollback))
-    for resources in run.topology.services.values():
-        ports.services.update(run.topology.cluster, resources.colour(live.target).service_name, desired_count=0)
-    notes = _close_windows(state, ports.maintenance)
+    # The evidence before the scale-in: the tasks our own scale-in stops would crowd out the ones that failed.
     green = [GreenService(name=r.colour(live.target).service_name, target_group=r.colour(live.target).target_group,
                           load_balancer=run.topology.load_balancer) for r in run.topology.services.values()]
     names = [name for service in run.topology.services for name in alarm_names(canary, service, run.environment)]
     window = DiagnosticsWindow(start=run.started_at, end=max(now, run.started_at + timedelta(seconds=1)))
     diagnostics = collect_diagnostics(run.topology.cluster, green, names, window, ports.diagnostics,
                                       reason=reason, failed_step=step)
+    for resources in run.topology.services.values():
+        ports.services.update(run.topology.cluster, resources.colour(live.target).service_name, desired_count=0)
+    notes = _close_windows(state, ports.maintenance)
     if notes:
         diagnostics = diagnostics.model_copy(update={"notes": (*diagnostics.notes, *notes)})
     return diagnostics
