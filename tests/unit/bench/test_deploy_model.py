@@ -338,5 +338,20 @@ def test_the_command_line_prints_the_model_and_writes_it_to_the_json(tmp_path: P
     assert "Modeled deploy time" in capsys.readouterr().out
     report = BenchReport.model_validate(json.loads(out.read_text()))
     assert report.deploy_model is not None
-    assert [s.scenario for s in report.deploy_model.scenarios] == ["canary", "no_new_migration", "all_at_once"]
+    assert [s.scenario for s in report.deploy_model.scenarios] == ["canary", "no_new_migration", "all_at_once",
+                                                                   "issue_definition"]
     assert {a.key for a in report.deploy_model.assumptions} == set(Assumptions.model_fields)
+
+
+def test_the_issue_definition_counts_the_drain_not_the_retire_grace() -> None:
+    # GIVEN the issue's definition (task start, health checks, bakes, deregistration delay; no migrate child)
+    issue = default_scenarios()[3]
+    assert issue.scenario == "issue_definition"
+    assert not issue.runs_migrate
+    assert issue.wait_for_last_minute is False
+    # WHEN it is modeled with its grace, and with the config's retire grace instead
+    drained = model_deploy(issue, A)
+    graced = model_deploy(issue.model_copy(update={"grace": "config"}), A)
+    # THEN the two differ by exactly the retire grace less the deregistration delay
+    assert graced.total_seconds - drained.total_seconds == pytest.approx(
+        A.retire_grace.value - A.deregistration_delay.value)

@@ -13,7 +13,7 @@ high end of every range).
 
     >>> report = run()
     >>> [s.scenario for s in report.scenarios]
-    ['canary', 'no_new_migration', 'all_at_once']
+    ['canary', 'no_new_migration', 'all_at_once', 'issue_definition']
     >>> default = report.scenarios[0]
     >>> abs(default.total_seconds - sum(p.seconds for p in default.phases)) < 1e-6
     True
@@ -175,6 +175,9 @@ class Scenario(Frozen):
     extensions: tuple[int, ...] = Field(default=(), description="per traffic step, the analyses that extend")
     wait_for_last_minute: bool = Field(default=True, description="the analysis waits until the bake's last minute "
                                                                  "of ALB metrics is published")
+    grace: Literal["config", "deregistration_delay"] = Field(
+        default="config", description="the retire grace: config/deploy.yaml's, or only the deregistration delay "
+                                      "(the end of the drain, as the issue's definition counts it)")
 
     @property
     def snapshot(self) -> bool:
@@ -205,13 +208,19 @@ def canary(steps: Iterable[int] = (10, 50, 100), bake_seconds: int = 120, **chan
 
 
 def default_scenarios() -> tuple[Scenario, ...]:
-    """The issue's scenario, the same without a new migration, and staging's all-at-once."""
+    """Production with new migrations, the same without one, staging's all-at-once, and the issue's definition."""
     return (
         canary(),
         canary(scenario="no_new_migration", migrations="empty"),
         Scenario(scenario="all_at_once", environment="staging", strategy=AllAtOnceStrategy(type="all_at_once"),
                  title="staging, all_at_once (no bake, no analysis), backend+frontend, new migrations (plan, "
                        "apply, verify; no snapshot in staging)"),
+        # The issue's own definition: "task start, health check interval x threshold, deregistration delay, bake".
+        canary(scenario="issue_definition", migrations="skip", wait_for_last_minute=False,
+               grace="deregistration_delay",
+               title="the issue's definition: task start, health checks, 3 bakes of 2 min and the deregistration "
+                     "delay; backend+frontend, analysis straight after each bake (as deploy.asl.json does), no "
+                     "migrate child (the migrate workflow's own time, above)"),
     )
 
 
@@ -681,7 +690,7 @@ def _traffic(c: _Clock) -> None:
 
 def _finish(c: _Clock) -> None:
     c.lambdas("Finalize (windows, ledger, notification)", "Finalize", "finalize", marks=("promoted",))
-    grace = c.v(c.a.retire_grace)
+    grace = c.v(c.a.deregistration_delay if c.scenario.grace == "deregistration_delay" else c.a.retire_grace)
     c.add("Retire grace (old colour drains)", "RetireGrace", c.state() + grace, f"Wait {grace:g}")
     c.lambdas("Retire (old colour to 0, unlock)", "Retire", "retire", marks=("ended",))
 
