@@ -82,9 +82,7 @@ class EcsServices:
         self.ecs.update_service(cluster=cluster, service=service, desiredCount=desired_count, **extra)
 
 
-class ElbForwarding:
-    """`Forwarding` on the production and test listeners' default forward actions and their rules."""
-
+class _Elbv2:
     def __init__(self, client: ElasticLoadBalancingv2Client | None = None,
                  session: boto3.Session | None = None) -> None:
         self._clients = _Clients(session)
@@ -95,6 +93,10 @@ class ElbForwarding:
         if self._client is None:
             self._client = self._clients.get("elbv2")
         return self._client
+
+
+class ElbForwarding(_Elbv2):
+    """`Forwarding` on the production and test listeners' default forward actions and their rules."""
 
     def weights(self, kind: str, arn: str) -> dict[str, int]:
         if kind == "listener":
@@ -118,19 +120,8 @@ class ElbForwarding:
             self.client.modify_rule(RuleArn=arn, Actions=[action])
 
 
-class ElbTargetHealth:
+class ElbTargetHealth(_Elbv2):
     """`TargetHealth` on DescribeTargetHealth."""
-
-    def __init__(self, client: ElasticLoadBalancingv2Client | None = None,
-                 session: boto3.Session | None = None) -> None:
-        self._clients = _Clients(session)
-        self._client = client
-
-    @property
-    def client(self) -> ElasticLoadBalancingv2Client:
-        if self._client is None:
-            self._client = self._clients.get("elbv2")
-        return self._client
 
     def states(self, target_group_arn: str) -> list[str]:
         described = self.client.describe_target_health(TargetGroupArn=target_group_arn)
