@@ -24,7 +24,7 @@ from safejob_ops.migrate.models import LockHolder
 from safejob_tools.localaws import containers
 from safejob_tools.localaws.containers import DjangoProjectRunner, release_project
 from safejob_tools.localaws.deploy import DeployedStack
-from safejob_tools.localaws.driver import wait_until
+from safejob_tools.localaws.driver import Inbox, wait_until
 
 pytestmark = [pytest.mark.emulator, pytest.mark.postgres, pytest.mark.slow]
 
@@ -62,13 +62,7 @@ class Migrations:
         self.sfn = self.aws.client("stepfunctions")
         self.locks = DynamoLocks(stack.output("OpsLockTableName"), client=self.aws.client("dynamodb"))
         self.started: list[str] = []
-        self.messages: list[str] = []
-        sqs, sns = self.aws.client("sqs"), self.aws.client("sns")
-        self.queue = sqs.create_queue(QueueName=f"migrate-notifications-{uuid.uuid4().hex[:8]}")["QueueUrl"]
-        queue_arn = sqs.get_queue_attributes(QueueUrl=self.queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        self.subscription = sns.subscribe(TopicArn=stack.output("NotificationTopicArn"), Protocol="sqs",
-                                          Endpoint=queue_arn, Attributes={"RawMessageDelivery": "true"},
-                                          ReturnSubscriptionArn=True)["SubscriptionArn"]
+        self.inbox = Inbox(stack)
 
     # ------------------------------------------------------------------ executions
     def start(self, release: str = "initial", **changes: Any) -> str:
@@ -97,16 +91,8 @@ class Migrations:
 
     # ------------------------------------------------------------------ notifications and approvals
     def notifications(self, arn: str) -> list[str]:
-        sqs = self.aws.client("sqs")
-        while True:
-            got = sqs.receive_message(QueueUrl=self.queue, MaxNumberOfMessages=10).get("Messages", [])
-            if not got:
-                break
-            for message in got:
-                self.messages.append(message["Body"])
-                sqs.delete_message(QueueUrl=self.queue, ReceiptHandle=message["ReceiptHandle"])
         name = arn.rsplit(":", 1)[-1]
-        return [m for m in self.messages if f" {name} " in m]
+        return [m for _, m in self.inbox.read() if f" {name} " in m]
 
     def approval_token(self, arn: str) -> str:
         """Wait for the rollback options of `arn` and read the task token from the notification, as a person would."""
@@ -147,8 +133,7 @@ class Migrations:
                 self.sfn.stop_execution(executionArn=arn, error="TestCleanup")
             with contextlib.suppress(Exception):
                 self.locks.release("migrate/local", arn)  # a failed test must not block the next ones
-        self.aws.client("sns").unsubscribe(SubscriptionArn=self.subscription)
-        self.aws.client("sqs").delete_queue(QueueUrl=self.queue)
+        self.inbox.close()
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from safejob_ops.adapters.deploy_ledger import DynamoDeployLedger
 from safejob_ops.adapters.locks import DynamoLocks
 from safejob_ops.deploy.models import DeployRecord
 from safejob_tools.localaws.deploy import DeployedStack
-from safejob_tools.localaws.driver import wait_until
+from safejob_tools.localaws.driver import Inbox, wait_until
 
 ENVIRONMENT = "local"
 REPOSITORIES = {"backend": "safejob/local/backend", "frontend": "safejob/local/frontend"}
@@ -53,12 +53,7 @@ class Deploys:
         self.locks = DynamoLocks(stack.output("OpsLockTableName"), client=self.aws.client("dynamodb"))
         self.ledger = DynamoDeployLedger(stack.output("DeployLedgerTableName"), client=self.aws.client("dynamodb"))
         self.started: list[str] = []
-        self.messages: list[tuple[str, str]] = []  # (subject, body)
-        sqs, sns = self.aws.client("sqs"), self.aws.client("sns")
-        self.queue = sqs.create_queue(QueueName=f"deploy-notifications-{uuid.uuid4().hex[:8]}")["QueueUrl"]
-        queue_arn = sqs.get_queue_attributes(QueueUrl=self.queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        self.subscription = sns.subscribe(TopicArn=stack.output("NotificationTopicArn"), Protocol="sqs",
-                                          Endpoint=queue_arn, ReturnSubscriptionArn=True)["SubscriptionArn"]
+        self.inbox = Inbox(stack)
 
     # ------------------------------------------------------------------ images
     def push(self, service: str, name: str) -> str:
@@ -158,17 +153,8 @@ class Deploys:
 
     def notifications(self, arn: str) -> list[tuple[str, str]]:
         """(subject, body) of the notifications about this deploy execution (the migrate child's are its own)."""
-        sqs = self.aws.client("sqs")
-        while True:
-            got = sqs.receive_message(QueueUrl=self.queue, MaxNumberOfMessages=10).get("Messages", [])
-            if not got:
-                break
-            for message in got:
-                body = json.loads(message["Body"])
-                self.messages.append((body.get("Subject", ""), body.get("Message", "")))
-                sqs.delete_message(QueueUrl=self.queue, ReceiptHandle=message["ReceiptHandle"])
         name = arn.rsplit(":", 1)[-1]
-        return [(s, m) for s, m in self.messages if m.startswith(f"Deploy {name} ")]
+        return [(s, m) for s, m in self.inbox.read() if m.startswith(f"Deploy {name} ")]
 
     def approval_token(self, arn: str) -> str:
         def asked() -> list[tuple[str, str]]:
@@ -188,8 +174,7 @@ class Deploys:
                 self.sfn.stop_execution(executionArn=arn, error="TestCleanup")
             with contextlib.suppress(Exception):
                 self.locks.release(LOCK, arn)  # a failed test must not block the next ones
-        self.aws.client("sns").unsubscribe(SubscriptionArn=self.subscription)
-        self.aws.client("sqs").delete_queue(QueueUrl=self.queue)
+        self.inbox.close()
 
 
 @contextlib.contextmanager

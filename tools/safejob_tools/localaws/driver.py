@@ -114,3 +114,32 @@ class AlarmDriver:
     def cleanup(self) -> None:
         for name in list(self.fired):
             self.resolve(name)
+
+
+class Inbox:
+    """An SQS queue subscribed to an SNS topic: what the topic published, read back in order as (subject, message),
+    as a person subscribed to the topic would read it. `close()` unsubscribes and deletes the queue."""
+
+    def __init__(self, stack: DeployedStack, topic_output: str = "NotificationTopicArn") -> None:
+        self.sqs, self.sns = stack.aws.client("sqs"), stack.aws.client("sns")
+        self.queue = self.sqs.create_queue(QueueName=f"inbox-{uuid.uuid4().hex[:12]}")["QueueUrl"]
+        queue_arn = self.sqs.get_queue_attributes(QueueUrl=self.queue,
+                                                  AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        self.subscription = self.sns.subscribe(TopicArn=stack.output(topic_output), Protocol="sqs",
+                                               Endpoint=queue_arn, ReturnSubscriptionArn=True)["SubscriptionArn"]
+        self.messages: list[tuple[str, str]] = []
+
+    def read(self) -> list[tuple[str, str]]:
+        """Every message received so far, oldest first."""
+        while True:
+            got = self.sqs.receive_message(QueueUrl=self.queue, MaxNumberOfMessages=10).get("Messages", [])
+            if not got:
+                return list(self.messages)
+            for message in got:
+                envelope = json.loads(message["Body"])
+                self.messages.append((envelope.get("Subject", ""), envelope.get("Message", "")))
+                self.sqs.delete_message(QueueUrl=self.queue, ReceiptHandle=message["ReceiptHandle"])
+
+    def close(self) -> None:
+        self.sns.unsubscribe(SubscriptionArn=self.subscription)
+        self.sqs.delete_queue(QueueUrl=self.queue)
