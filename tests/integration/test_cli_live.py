@@ -75,6 +75,33 @@ def test_invoke_names_the_known_functions_when_given_a_wrong_one() -> None:
     assert "AlarmRouteIngestFunction" in result.stderr
 
 
+@pytest.mark.slow
+def test_invoke_rebinds_a_deploy_event_to_the_fresh_stack_and_as_is_replays_the_capture_runs_ids() -> None:
+    # GIVEN CheckGreen's captured event, whose target groups and rules moto drew for the capture run
+    def invoke(*options: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "safejob_tools.cli", "invoke", "DeployCheckGreenFunction",
+             "--event", "events/deploy/check_green.json", *options],
+            cwd=ROOT, capture_output=True, text=True, timeout=120, check=False,
+        )
+
+    # WHEN it is invoked against a freshly deployed stack
+    result = invoke()
+    # THEN its topology is rebound to that stack's (said on stderr), and the handler found the stack's green colour:
+    # at 0 tasks, running no release, so not healthy yet at its first check
+    assert result.returncode == 0, result.stderr
+    assert "invoke: state.run.topology rebound to stack safejob-local's resources" in result.stderr
+    assert "services.frontend.green.target_group_arn <- FrontendGreenTargetGroupArn = arn:" in result.stderr
+    payload = json.loads(result.stdout)
+    assert (payload["healthy"], payload["polls"]) == (False, 1)
+    assert "safejob-local-backend-green: 0/2 running" in payload["detail"]
+    # AND with --as-is the event keeps the capture run's ids, which the fresh stack does not have
+    as_is = invoke("--as-is")
+    assert as_is.returncode == 1
+    assert "TargetGroupNotFound" in as_is.stdout
+    assert "rebound" not in as_is.stderr
+
+
 def test_deploy_history_reads_the_ledger_of_the_stack(stack: DeployedStack,
                                                      capsys: pytest.CaptureFixture[str]) -> None:
     # GIVEN one record in the deployed ledger table

@@ -9,8 +9,10 @@ import doctest
 import importlib
 import io
 import json
+import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from rich.console import Console
@@ -21,6 +23,7 @@ from safejob_tools.bench.report import render
 from safejob_tools.bench.results import BenchReport, E2EReport, Machine
 from safejob_tools.bench.storm import event_counts, make_alarms
 from safejob_tools.bench.suite import Sizes, missed, run_all
+from safejob_tools.localaws.template import TEMPLATE, load_template
 
 TINY_E2E = e2e.E2EParams(alarms=6, events=24, threads=3, drain_timeout_seconds=60.0)
 
@@ -61,6 +64,66 @@ def test_cold_start_of_one_function_is_measured_against_the_baseline() -> None:
     kinds = {cost.kind for cost in result.top_costs}
     assert kinds == {"import", "init"}
     assert any(cost.what == "load_config" for cost in result.top_costs)  # the ingest handler loads its config
+
+
+def test_a_deploy_handler_is_measured_with_its_template_environment() -> None:
+    # WHEN the rollback handler's cold start (the deploy handler with the most adapters) is measured once
+    report = coldstart.run(runs=1, functions={"deploy_rollback": coldstart.FUNCTIONS["deploy_rollback"]})
+    # THEN its settings validated (a bad environment fails the run) and its init loaded the deploy config
+    [result] = report.functions
+    assert result.function == "deploy_rollback"
+    assert result.import_ms.median > 0
+    assert any(cost.what == "load_deploy_config" for cost in result.top_costs)
+
+
+def test_every_handler_of_alarm_route_and_deploy_is_measured_and_a_quick_run_measures_fewer() -> None:
+    # GIVEN the handlers on disk
+    on_disk = {path.relative_to(coldstart.ROOT).as_posix()
+               for workflow in ("alarm_route", "deploy")
+               for path in (coldstart.ROOT / "functions" / workflow).glob("*/app.py")}
+    # THEN a full run measures every one, and a quick run alarm_route's and three deploy handlers
+    assert set(coldstart.default_functions(coldstart.FULL_RUNS).values()) == on_disk
+    assert set(coldstart.default_functions(3)) == {*coldstart.ALARM_ROUTE, "deploy_validate", "deploy_analyse",
+                                                   "deploy_rollback"}
+
+
+def _template_variables(template: dict[str, Any], handler: str) -> dict[str, Any]:
+    """The environment the template gives the function whose code is the handler's directory (Globals + its own)."""
+    code_uri = handler.removesuffix("app.py")
+    [props] = [r["Properties"] for r in template["Resources"].values()
+               if r.get("Type") == "AWS::Serverless::Function" and r["Properties"].get("CodeUri") == code_uri]
+    own: dict[str, Any] = props.get("Environment", {}).get("Variables", {})
+    return {**template["Globals"]["Function"]["Environment"]["Variables"], **own}
+
+
+def test_the_benchmark_environment_sets_every_variable_the_template_gives_a_measured_function() -> None:
+    # GIVEN the template
+    template = load_template(TEMPLATE)
+    defaults = {name: p.get("Default") for name, p in template["Parameters"].items()}
+    for name, handler in coldstart.FUNCTIONS.items():
+        # WHEN the function's variables are read from it
+        variables = _template_variables(template, handler)
+        # THEN the benchmark sets each, and a config file as the template's default parameter does
+        missing = sorted(set(variables) - set(coldstart.ENVIRONMENT))
+        assert not missing, f"{name}: the benchmark environment lacks {missing}"
+        for variable, value in variables.items():
+            if variable.endswith("_CONFIG_FILE"):
+                assert coldstart.ENVIRONMENT[variable] == defaults[value["Ref"]], f"{name}: {variable}"
+
+
+def test_every_measured_handler_initialises_with_the_benchmark_environment() -> None:
+    # WHEN every handler is loaded, as the cold start loads it, in one fresh process with the benchmark's environment
+    load_all = ("import importlib.util, sys\n"
+                "for index, path in enumerate(sys.argv[1:]):\n"
+                "    spec = importlib.util.spec_from_file_location(f'app{index}', path)\n"
+                "    spec.loader.exec_module(importlib.util.module_from_spec(spec))\n"
+                "    print(path)\n")
+    paths = [str(coldstart.ROOT / handler) for handler in coldstart.FUNCTIONS.values()]
+    done = subprocess.run([str(coldstart.ROOT / ".venv" / "bin" / "python"), "-c", load_all, *paths],
+                          env=coldstart.environment(), cwd=coldstart.ROOT, capture_output=True, text=True, check=False)
+    # THEN each validates its settings and loads its config (no SettingsError), without calling AWS
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == paths
 
 
 def test_importtime_output_is_attributed_to_the_module_that_imported_it() -> None:
@@ -109,9 +172,11 @@ def test_the_command_line_writes_the_json_report_and_exits_0(tmp_path: Path,
     assert report.missed == missed(report)
 
 
-def test_a_benchmark_that_cannot_run_is_reported_as_an_error_and_the_others_still_run() -> None:
-    # GIVEN a routing storm with no events (which cannot be built) and a cold start of one run
+def test_a_benchmark_that_cannot_run_is_reported_as_an_error_and_the_others_still_run(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # GIVEN a routing storm with no events (which cannot be built) and a cold start of one run, of one function
     sizes = Sizes(coldstart_runs=1, routing_events=0, routing_alarms=5, routing_runs=1)
+    monkeypatch.setattr(coldstart, "QUICK_FUNCTIONS", {"ingest": coldstart.FUNCTIONS["ingest"]})
     # WHEN both run
     report = run_all(sizes, only=["routing", "coldstart"])
     # THEN routing is an error with its reason, the cold start is still measured, and the report prints both

@@ -27,14 +27,31 @@ ROOT = Path(__file__).resolve().parents[3]
 TARGET = 1.5
 BASELINE = "import boto3"
 
-FUNCTIONS: dict[str, str] = {
+ALARM_ROUTE: dict[str, str] = {
     "ingest": "functions/alarm_route/ingest/app.py",
     "flush": "functions/alarm_route/flush/app.py",
     "deliver": "functions/alarm_route/deliver/app.py",
     "admin": "functions/alarm_route/admin/app.py",
 }
+# The deploy workflow's handlers, in the order a deploy runs them (statemachines/deploy.asl.json).
+DEPLOY: dict[str, str] = {
+    f"deploy_{name}": f"functions/deploy/{name}/app.py"
+    for name in ("validate", "preflight", "begin", "register", "scale_green", "check_green", "smoke", "approval",
+                 "shift", "analyse", "finalize", "retire", "rollback")
+}
+FUNCTIONS: dict[str, str] = {**ALARM_ROUTE, **DEPLOY}
+# `--quick` (fewer runs than the full 7): alarm_route's and the deploy handlers that matter most: the first of a
+# deploy (validate: the topology from 21 variables), the one run every step (analyse), and the one importing the
+# most adapters (rollback). About 20 s instead of a minute on 2 cores.
+QUICK_FUNCTIONS: dict[str, str] = {**ALARM_ROUTE, **{n: DEPLOY[n] for n in
+                                                     ("deploy_validate", "deploy_analyse", "deploy_rollback")}}
+FULL_RUNS = 7
 
-# What the template and the Lambda service give the functions (the union: each reads the ones it needs).
+_ELB = "arn:aws:elasticloadbalancing:us-east-1:123456789012"
+_LB_ID = "0123456789abcdef"
+
+# What the template and the Lambda service give the functions (the union: each reads the ones it needs; a test
+# checks it holds every variable the template sets on a measured function).
 ENVIRONMENT: dict[str, str] = {
     "STATE_TABLE_NAME": "safejob-bench-state",
     "STATE_MACHINE_ARN": "arn:aws:states:us-east-1:123456789012:stateMachine:safejob-bench-alarm-route",
@@ -52,6 +69,26 @@ ENVIRONMENT: dict[str, str] = {
     "POWERTOOLS_SERVICE_NAME": "safejob-ops",
     "POWERTOOLS_METRICS_NAMESPACE": "SafeJob/Ops",
     "POWERTOOLS_LOG_LEVEL": "INFO",
+    # deploy (the stack's resources, as its Outputs would give them; the config file as DeployConfigFile's default)
+    "DEPLOY_CONFIG_FILE": "deploy.yaml",
+    "CLUSTER_ARN": "arn:aws:ecs:us-east-1:123456789012:cluster/safejob-bench",
+    "LOAD_BALANCER_FULL_NAME": f"app/safejob-bench/{_LB_ID}",
+    "TEST_LISTENER_URL": "https://origin.safejob.example:8443",
+    "PROD_LISTENER_ARN": f"{_ELB}:listener/app/safejob-bench/{_LB_ID}/1111111111111111",
+    "TEST_LISTENER_ARN": f"{_ELB}:listener/app/safejob-bench/{_LB_ID}/2222222222222222",
+    "BACKEND_PROD_RULE_ARN": f"{_ELB}:listener-rule/app/safejob-bench/{_LB_ID}/1111111111111111/3333333333333333",
+    "BACKEND_TEST_RULE_ARN": f"{_ELB}:listener-rule/app/safejob-bench/{_LB_ID}/2222222222222222/4444444444444444",
+    **{f"{service.upper()}_{colour.upper()}_{key}": value.format(name=f"safejob-bench-{service}-{colour}")
+       for service in ("backend", "frontend") for colour in ("blue", "green") for key, value in (
+           ("SERVICE_NAME", "{name}"),
+           ("TARGET_GROUP_ARN", f"{_ELB}:targetgroup/{{name}}/{_LB_ID}"),
+           ("TARGET_GROUP_FULL_NAME", f"targetgroup/{{name}}/{_LB_ID}"))},
+    "COST_GATE_PARAMETER_NAME": "/safejob/bench/deploy/cost-gate",
+    "LOCK_TABLE_NAME": "safejob-bench-ops-locks",
+    "LEDGER_TABLE_NAME": "safejob-bench-deploy-ledger",
+    "NOTIFICATION_TOPIC_ARN": "arn:aws:sns:us-east-1:123456789012:safejob-bench-notifications",
+    "ALARM_ROUTE_ADMIN_FUNCTION_NAME": "safejob-bench-AlarmRouteAdminFunction",
+    "RUNBOOK_URL": "https://github.com/safejob/ops/blob/main/docs/workflows/deploy.md#runbook",
 }
 
 # Runs in the fresh process: load the handler file as the runtime does, print the import time in ms.
@@ -227,15 +264,25 @@ def _relative(file: str) -> str:
     return file
 
 
-def run(runs: int = 7, python: str | None = None, functions: Mapping[str, str] = FUNCTIONS,
+def default_functions(runs: int) -> dict[str, str]:
+    """What a run of `runs` pairs measures: every function at the full size, fewer in a quick run.
+
+    >>> len(default_functions(7)), [name for name in default_functions(3) if name.startswith("deploy_")]
+    (17, ['deploy_validate', 'deploy_analyse', 'deploy_rollback'])
+    """
+    return FUNCTIONS if runs >= FULL_RUNS else QUICK_FUNCTIONS
+
+
+def run(runs: int = FULL_RUNS, python: str | None = None, functions: Mapping[str, str] | None = None,
         progress: Callable[[str], None] | None = None) -> ColdStartReport:
-    """Measure every function's cold start against the baseline (`runs` pairs each)."""
+    """Measure every function's cold start against the baseline (`runs` pairs each; by default the functions of
+    `default_functions(runs)`)."""
     python = python or str(ROOT / ".venv" / "bin" / "python")
     if not Path(python).exists():
         python = sys.executable
     env = environment()
     results = []
-    for name, handler in functions.items():
+    for name, handler in (default_functions(runs) if functions is None else functions).items():
         if progress:
             progress(f"cold start: {name} ({runs} fresh processes, each paired with the baseline)")
         results.append(measure(name, handler, python, runs, env))

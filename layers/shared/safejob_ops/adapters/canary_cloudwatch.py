@@ -9,8 +9,6 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING
 
-import boto3
-
 from safejob_ops.adapters.botoconfig import client_config
 from safejob_ops.deploy.canary import AlarmState, CanaryObservation
 from safejob_ops.deploy.canary_metrics import (
@@ -21,7 +19,8 @@ from safejob_ops.deploy.canary_metrics import (
     samples_from_results,
 )
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # boto3 loads on first use: cold start matters
+    import boto3
     from mypy_boto3_cloudwatch import CloudWatchClient
     from mypy_boto3_cloudwatch.type_defs import MetricDataResultTypeDef
 
@@ -39,6 +38,8 @@ class CloudWatchCanaryMetrics:
     @property
     def cloudwatch(self) -> CloudWatchClient:
         if self._cloudwatch is None:
+            import boto3
+
             config = client_config(read_timeout=10, max_attempts=5)
             self._cloudwatch = (self._session or boto3.Session()).client("cloudwatch", config=config)
         return self._cloudwatch

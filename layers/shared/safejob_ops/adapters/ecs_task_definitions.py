@@ -9,11 +9,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-import boto3
-
 from safejob_ops.adapters.botoconfig import client_config
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # boto3 loads on first use: cold start matters
+    import boto3
     from mypy_boto3_ecs.client import ECSClient
 
 # DescribeTaskDefinition returns these, RegisterTaskDefinition refuses them.
@@ -33,6 +32,8 @@ class EcsTaskDefinitions:
     @property
     def client(self) -> ECSClient:
         if self._client is None:
+            import boto3
+
             config = client_config(read_timeout=10, max_attempts=5)
             self._client = (self._session or boto3.Session()).client("ecs", config=config)
         return self._client

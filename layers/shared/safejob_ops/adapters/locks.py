@@ -16,14 +16,14 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-import boto3
 from botocore.exceptions import ClientError
 
 from safejob_ops.adapters.botoconfig import client_config
 from safejob_ops.migrate.models import LockHolder
 from safejob_ops.migrate.ports import LockHeldError
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # boto3 loads on first use: cold start matters
+    import boto3
     from mypy_boto3_dynamodb.client import DynamoDBClient
     from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef
 
@@ -43,6 +43,8 @@ class DynamoLocks:
     @property
     def client(self) -> DynamoDBClient:
         if self._client is None:
+            import boto3
+
             config = client_config(read_timeout=5, max_attempts=5)
             self._client = (self._session or boto3.Session()).client("dynamodb", config=config)
         return self._client
