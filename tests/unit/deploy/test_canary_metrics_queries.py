@@ -12,11 +12,10 @@ import pytest
 from botocore.validate import ParamValidator
 from pydantic import ValidationError
 
-from safejob_ops.deploy.canary import AlarmState, CanarySample
+from safejob_ops.deploy.canary import CanarySample
 from safejob_ops.deploy.canary_metrics import (
     MetricWindow,
     TargetGroupRef,
-    alarm_states_from,
     metric_data_queries,
     samples_from_results,
 )
@@ -127,9 +126,3 @@ def test_a_period_without_requests_has_no_latency_and_errors_are_never_dropped()
         CanarySample(start=T0 + 2 * MINUTE, request_count=3, http_5xx_count=3, p95_latency_ms=None),
     ]
     assert samples_from_results([])["baseline"] == []
-
-
-def test_alarm_states_of_metric_and_composite_alarms() -> None:
-    alarms = [{"AlarmName": "a", "StateValue": "OK"}, {"AlarmName": "b", "StateValue": "ALARM"},
-              {"AlarmName": "c", "StateValue": "INSUFFICIENT_DATA"}]
-    assert alarm_states_from(alarms) == {"a": AlarmState.OK, "b": AlarmState.ALARM, "c": AlarmState.INSUFFICIENT_DATA}

@@ -9,12 +9,12 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING
 
-from safejob_ops.adapters.botoconfig import client_config
+from safejob_ops.adapters.botoconfig import new_client
+from safejob_ops.adapters.deploy_preflight import CloudWatchAlarmStates
 from safejob_ops.deploy.canary import AlarmState, CanaryObservation
 from safejob_ops.deploy.canary_metrics import (
     MetricWindow,
     TargetGroupRef,
-    alarm_states_from,
     metric_data_queries,
     samples_from_results,
 )
@@ -23,10 +23,6 @@ if TYPE_CHECKING:  # boto3 loads on first use: cold start matters
     import boto3
     from mypy_boto3_cloudwatch import CloudWatchClient
     from mypy_boto3_cloudwatch.type_defs import MetricDataResultTypeDef
-
-# DescribeAlarms takes at most 100 names per call.
-ALARM_NAMES_PER_CALL = 100
-
 
 class CloudWatchCanaryMetrics:
     """Blue's and green's ALB metrics and the service's alarm states, from CloudWatch."""
@@ -38,10 +34,7 @@ class CloudWatchCanaryMetrics:
     @property
     def cloudwatch(self) -> CloudWatchClient:
         if self._cloudwatch is None:
-            import boto3
-
-            config = client_config(read_timeout=10, max_attempts=5)
-            self._cloudwatch = (self._session or boto3.Session()).client("cloudwatch", config=config)
+            self._cloudwatch = new_client("cloudwatch", self._session, read_timeout=10, max_attempts=5)
         return self._cloudwatch
 
     def observe(self, baseline: TargetGroupRef, canary: TargetGroupRef, alarm_names: Sequence[str],
@@ -64,11 +57,4 @@ class CloudWatchCanaryMetrics:
 
     def alarm_states(self, names: Sequence[str]) -> dict[str, AlarmState]:
         """The states of the named metric and composite alarms; a name CloudWatch does not know is left out."""
-        unique = list(dict.fromkeys(names))
-        states: dict[str, AlarmState] = {}
-        paginator = self.cloudwatch.get_paginator("describe_alarms")
-        for offset in range(0, len(unique), ALARM_NAMES_PER_CALL):
-            chunk = unique[offset:offset + ALARM_NAMES_PER_CALL]
-            for page in paginator.paginate(AlarmNames=chunk, AlarmTypes=["MetricAlarm", "CompositeAlarm"]):
-                states.update(alarm_states_from([*page.get("MetricAlarms", []), *page.get("CompositeAlarms", [])]))
-        return states
+        return {name: AlarmState(state) for name, state in CloudWatchAlarmStates(self.cloudwatch).states(names).items()}

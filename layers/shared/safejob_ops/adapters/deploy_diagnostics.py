@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from safejob_ops.adapters.botoconfig import client_config
+from safejob_ops.adapters.botoconfig import new_client
 from safejob_ops.deploy.models import ContainerExit
 from safejob_ops.deploy.ports import AwsLogsLocation, MetricSumQuery, StoppedTaskInfo
 
@@ -39,9 +39,7 @@ class EcsStoppedTasks:
     @property
     def client(self) -> ECSClient:
         if self._client is None:
-            import boto3
-
-            self._client = (self._session or boto3.Session()).client("ecs", config=client_config())
+            self._client = new_client("ecs", self._session)
         return self._client
 
     def stopped(self, cluster: str, service: str, limit: int) -> list[StoppedTaskInfo]:
@@ -83,9 +81,7 @@ class CloudWatchLogTail:
     @property
     def client(self) -> CloudWatchLogsClient:
         if self._client is None:
-            import boto3
-
-            self._client = (self._session or boto3.Session()).client("logs", config=client_config())
+            self._client = new_client("logs", self._session)
         return self._client
 
     def tail(self, group: str, stream: str, lines: int) -> list[str]:
@@ -110,9 +106,7 @@ class CloudWatchMetricSums:
     @property
     def client(self) -> CloudWatchClient:
         if self._client is None:
-            import boto3
-
-            self._client = (self._session or boto3.Session()).client("cloudwatch", config=client_config())
+            self._client = new_client("cloudwatch", self._session)
         return self._client
 
     def sums(self, queries: Sequence[MetricSumQuery], start: datetime, end: datetime) -> dict[str, float | None]:

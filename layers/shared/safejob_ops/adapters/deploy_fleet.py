@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from safejob_ops.adapters.botoconfig import client_config
+from safejob_ops.adapters.botoconfig import new_client
 from safejob_ops.deploy.ports import ServiceState
 
 if TYPE_CHECKING:
@@ -16,19 +16,6 @@ if TYPE_CHECKING:
     from mypy_boto3_elbv2 import ElasticLoadBalancingv2Client
 
 
-class _Clients:
-    def __init__(self, session: boto3.Session | None) -> None:
-        self._session = session
-        self._made: dict[str, Any] = {}
-
-    def get(self, name: str) -> Any:
-        if name not in self._made:
-            import boto3
-
-            self._made[name] = (self._session or boto3.Session()).client(name, config=client_config())  # type: ignore[call-overload]
-        return self._made[name]
-
-
 class EcsServices:
     """`EcsServices` on DescribeServices / UpdateService, and Application Auto Scaling: a service's scalable target
     (when it has one) gets the desired count as its minimum, so that target tracking cannot scale the release in
@@ -36,20 +23,20 @@ class EcsServices:
 
     def __init__(self, ecs: ECSClient | None = None, autoscaling: ApplicationAutoScalingClient | None = None,
                  session: boto3.Session | None = None) -> None:
-        self._clients = _Clients(session)
+        self._session = session
         self._ecs = ecs
         self._autoscaling = autoscaling
 
     @property
     def ecs(self) -> ECSClient:
         if self._ecs is None:
-            self._ecs = self._clients.get("ecs")
+            self._ecs = new_client("ecs", self._session)
         return self._ecs
 
     @property
     def autoscaling(self) -> ApplicationAutoScalingClient:
         if self._autoscaling is None:
-            self._autoscaling = self._clients.get("application-autoscaling")
+            self._autoscaling = new_client("application-autoscaling", self._session)
         return self._autoscaling
 
     def describe(self, cluster: str, service: str) -> ServiceState:
@@ -85,13 +72,13 @@ class EcsServices:
 class _Elbv2:
     def __init__(self, client: ElasticLoadBalancingv2Client | None = None,
                  session: boto3.Session | None = None) -> None:
-        self._clients = _Clients(session)
+        self._session = session
         self._client = client
 
     @property
     def client(self) -> ElasticLoadBalancingv2Client:
         if self._client is None:
-            self._client = self._clients.get("elbv2")
+            self._client = new_client("elbv2", self._session)
         return self._client
 
 

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from botocore.exceptions import ClientError
 
-from safejob_ops.adapters.botoconfig import client_config
+from safejob_ops.adapters.botoconfig import new_client
 from safejob_ops.deploy.ledger import conflict
 from safejob_ops.deploy.models import DeployRecord
 
@@ -40,9 +40,7 @@ class DynamoDeployLedger:
     @property
     def client(self) -> DynamoDBClient:
         if self._client is None:  # created on first use: cold start matters
-            import boto3
-
-            self._client = (self._session or boto3.Session()).client("dynamodb", config=client_config())
+            self._client = new_client("dynamodb", self._session)
         return self._client
 
     def put(self, record: DeployRecord) -> None:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from safejob_ops.adapters.botoconfig import client_config
+from safejob_ops.adapters.botoconfig import new_client
 from safejob_ops.deploy.ports import ScanFinding, ScanResult, ScanStatus
 
 if TYPE_CHECKING:
@@ -54,9 +54,7 @@ class EcrImages:
     @property
     def client(self) -> ECRClient:
         if self._client is None:
-            import boto3
-
-            self._client = (self._session or boto3.Session()).client("ecr", config=client_config())
+            self._client = new_client("ecr", self._session)
         return self._client
 
     def image_exists(self, registry: str | None, repository: str, digest: str) -> bool:
@@ -107,9 +105,7 @@ class SsmParameters:
     @property
     def client(self) -> SSMClient:
         if self._client is None:
-            import boto3
-
-            self._client = (self._session or boto3.Session()).client("ssm", config=client_config())
+            self._client = new_client("ssm", self._session)
         return self._client
 
     def get(self, name: str) -> str | None:
@@ -131,9 +127,7 @@ class CloudWatchAlarmStates:
     @property
     def client(self) -> CloudWatchClient:
         if self._client is None:
-            import boto3
-
-            self._client = (self._session or boto3.Session()).client("cloudwatch", config=client_config())
+            self._client = new_client("cloudwatch", self._session)
         return self._client
 
     def states(self, names: Sequence[str]) -> dict[str, str]:

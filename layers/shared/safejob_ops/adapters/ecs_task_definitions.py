@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from safejob_ops.adapters.botoconfig import client_config
+from safejob_ops.adapters.botoconfig import new_client
 
 if TYPE_CHECKING:  # boto3 loads on first use: cold start matters
     import boto3
@@ -32,10 +32,7 @@ class EcsTaskDefinitions:
     @property
     def client(self) -> ECSClient:
         if self._client is None:
-            import boto3
-
-            config = client_config(read_timeout=10, max_attempts=5)
-            self._client = (self._session or boto3.Session()).client("ecs", config=config)
+            self._client = new_client("ecs", self._session, read_timeout=10, max_attempts=5)
         return self._client
 
     def derive(self, source: str, container: str, image: str, tags: Mapping[str, str],

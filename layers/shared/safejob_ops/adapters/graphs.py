@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 from typing import TYPE_CHECKING
 
-from safejob_ops.adapters.botoconfig import client_config
+from safejob_ops.adapters.botoconfig import new_client
 
 if TYPE_CHECKING:  # boto3 loads on first use: cold start matters
     import boto3
@@ -40,17 +40,13 @@ class CloudWatchGraphs:
     @property
     def cloudwatch(self) -> CloudWatchClient:
         if self._cloudwatch is None:
-            import boto3
-
-            self._cloudwatch = (self._session or boto3.Session()).client("cloudwatch", config=client_config())
+            self._cloudwatch = new_client("cloudwatch", self._session)
         return self._cloudwatch
 
     @property
     def s3(self) -> S3Client:
         if self._s3 is None:
-            import boto3
-
-            self._s3 = (self._session or boto3.Session()).client("s3", config=client_config(signature_version="s3v4"))
+            self._s3 = new_client("s3", self._session, signature_version="s3v4")
         return self._s3
 
     def render(self, widget_json: str) -> str | None:

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from botocore.exceptions import ClientError
 
-from safejob_ops.adapters.botoconfig import client_config
+from safejob_ops.adapters.botoconfig import new_client
 from safejob_ops.migrate.models import LockHolder
 from safejob_ops.migrate.ports import LockHeldError
 
@@ -43,10 +43,7 @@ class DynamoLocks:
     @property
     def client(self) -> DynamoDBClient:
         if self._client is None:
-            import boto3
-
-            config = client_config(read_timeout=5, max_attempts=5)
-            self._client = (self._session or boto3.Session()).client("dynamodb", config=config)
+            self._client = new_client("dynamodb", self._session, read_timeout=5, max_attempts=5)
         return self._client
 
     def acquire(self, name: str, owner: str, now: datetime, expires_at: datetime, requested_by: str) -> LockHolder:

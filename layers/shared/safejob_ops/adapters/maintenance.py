@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
-from safejob_ops.adapters.botoconfig import client_config
+from safejob_ops.adapters.botoconfig import new_client
 
 if TYPE_CHECKING:
     import boto3
@@ -27,9 +27,7 @@ class LambdaMaintenanceWindows:
     @property
     def client(self) -> LambdaClient:
         if self._client is None:
-            import boto3
-
-            self._client = (self._session or boto3.Session()).client("lambda", config=client_config())
+            self._client = new_client("lambda", self._session)
         return self._client
 
     def _call(self, request: dict[str, Any]) -> dict[str, Any]:

@@ -5,13 +5,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-import boto3
 from botocore.exceptions import ClientError
 
-from safejob_ops.adapters.botoconfig import client_config
+from safejob_ops.adapters.botoconfig import new_client
 from safejob_ops.migrate.ports import SnapshotNotFoundError
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # boto3 loads on first use: cold start matters
+    import boto3
     from mypy_boto3_rds.client import RDSClient
 
 
@@ -28,8 +28,7 @@ class RdsSnapshots:
     @property
     def client(self) -> RDSClient:
         if self._client is None:
-            config = client_config(read_timeout=10, max_attempts=5)
-            self._client = (self._session or boto3.Session()).client("rds", config=config)
+            self._client = new_client("rds", self._session, read_timeout=10, max_attempts=5)
         return self._client
 
     def create(self, instance_id: str, snapshot_id: str, tags: Mapping[str, str]) -> str:

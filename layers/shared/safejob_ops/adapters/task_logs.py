@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import boto3
 from botocore.exceptions import ClientError
 
-from safejob_ops.adapters.botoconfig import client_config
+from safejob_ops.adapters.botoconfig import new_client
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # boto3 loads on first use: cold start matters
+    import boto3
     from mypy_boto3_logs.client import CloudWatchLogsClient
 
 MAX_PAGES = 200  # 10,000 events a page: far beyond any migrate output
@@ -23,8 +23,7 @@ class CloudWatchTaskLogs:
     @property
     def client(self) -> CloudWatchLogsClient:
         if self._client is None:
-            config = client_config(read_timeout=10, max_attempts=5)
-            self._client = (self._session or boto3.Session()).client("logs", config=config)
+            self._client = new_client("logs", self._session, read_timeout=10, max_attempts=5)
         return self._client
 
     def lines(self, group: str, stream: str) -> list[str]:

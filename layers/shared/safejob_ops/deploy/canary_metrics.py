@@ -11,13 +11,13 @@ This module is pure (the query shapes, the parsing, the port); the boto3 adapter
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Literal, NamedTuple, Protocol, Self
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from safejob_ops.deploy.canary import AlarmState, CanaryObservation, CanarySample
+from safejob_ops.deploy.canary import CanaryObservation, CanarySample
 
 if TYPE_CHECKING:
     from mypy_boto3_cloudwatch.type_defs import DimensionTypeDef, MetricDataQueryTypeDef, MetricDataResultTypeDef
@@ -155,11 +155,6 @@ def samples_from_results(results: Iterable[MetricDataResultTypeDef]) -> dict[Col
             for at in sorted(requests.keys() | errors.keys() | p95.keys())
         ]
     return samples
-
-
-def alarm_states_from(alarms: Iterable[Mapping[str, object]]) -> dict[str, AlarmState]:
-    """DescribeAlarms entries (metric and composite) as name -> state."""
-    return {str(a["AlarmName"]): AlarmState(str(a["StateValue"])) for a in alarms}
 
 
 class CanaryMetricsPort(Protocol):
