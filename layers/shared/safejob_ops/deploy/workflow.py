@@ -28,9 +28,6 @@ from safejob_ops.deploy.traffic import Colour, TrafficPlan
 from safejob_ops.migrate.models import LockHolder
 
 SERVICES: tuple[Service, ...] = ("backend", "frontend")
-# The steps whose failure the rollback names; the key of `$.failure` is one of them.
-Step = Literal["begin", "register", "migrate", "scale_green", "check_green", "smoke", "approval", "shift", "bake",
-               "analyse", "finalize"]
 
 
 class Frozen(BaseModel):
